@@ -1,0 +1,1 @@
+"""semgalamm: generalized additive latent and mixed models in a lavaan-like syntax."""

@@ -1,0 +1,53 @@
+"""One exception tree for every stage: syntax -> spec -> design -> fit.
+
+Every message says what is wrong and how to fix it, and ends with a full stop.
+"""
+
+from __future__ import annotations
+
+
+class SemgalammError(Exception):
+    """Base class of every error semgalamm raises on purpose."""
+
+
+class ModelSyntaxError(SemgalammError, ValueError):
+    """The model string does not parse.
+
+    Attributes
+    ----------
+    line, column:
+        1-based position of the offending text in the model string.
+    context:
+        The source line with a caret under the offending text.
+    """
+
+    def __init__(self, message: str, line: int, column: int, context: str) -> None:
+        self.reason = message
+        self.line = line
+        self.column = column
+        self.context = context
+        super().__init__(f"{message}\n  at line {line}, column {column}:\n{context}")
+
+
+class SpecError(SemgalammError, ValueError):
+    """The model parses but does not describe a valid (identified) model."""
+
+
+class UnsupportedError(SemgalammError, NotImplementedError):
+    """The model uses a construct the grammar accepts but semgalamm cannot estimate yet."""
+
+
+class DataError(SemgalammError, ValueError):
+    """The data do not fit the model: unknown columns, missing values, bad responses."""
+
+
+class FitWarning(UserWarning):
+    """Base class of warnings about a finished fit."""
+
+
+class ConvergenceWarning(FitWarning):
+    """The optimizer stopped without meeting its convergence criteria."""
+
+
+class SingularFitWarning(FitWarning):
+    """A variance parameter is on its boundary (zero variance or perfect correlation)."""
