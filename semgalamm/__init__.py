@@ -1,1 +1,34 @@
-"""semgalamm: generalized additive latent and mixed models in a lavaan-like syntax."""
+"""semgalamm: generalized additive latent and mixed models in a lavaan-like syntax.
+
+    >>> import semgalamm
+    >>> fit = semgalamm.fit("Reaction ~ Days + (Days | Subject)",
+    ...                     semgalamm.load_dataset("sleepstudy"))
+    >>> print(fit.summary())
+"""
+
+from semgalamm.api import fit
+from semgalamm.datasets import load_dataset
+from semgalamm.errors import (
+    ConvergenceWarning,
+    DataError,
+    ModelSyntaxError,
+    SemgalammError,
+    SingularFitWarning,
+    SpecError,
+    UnsupportedError,
+)
+from semgalamm.results.fit_result import FitResult
+
+__all__ = [
+    "fit",
+    "load_dataset",
+    "FitResult",
+    "SemgalammError",
+    "ModelSyntaxError",
+    "SpecError",
+    "UnsupportedError",
+    "DataError",
+    "ConvergenceWarning",
+    "SingularFitWarning",
+]
+__version__ = "0.1.0"

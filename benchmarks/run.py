@@ -1,0 +1,94 @@
+"""`make bench`: fit time per model, beside the reference package's time on the same fit.
+
+Reference times (lme4 1.1-31 / galamm 0.3.0, median of repeated fits on a 2-core machine of
+the kind the project runs on) come from tests/fixtures. Our time is the median of
+``--repeat`` fits (default 3; 1 for fits over 10 s). The table is also written to
+benchmarks/results.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import semgalamm  # noqa: E402
+from simulate import crossed_binomial, crossed_gaussian  # noqa: E402
+from tests.conftest import fixture, load_csv  # noqa: E402
+
+
+def _lme4(case: str) -> tuple[str, float, float]:
+    ref = fixture("lme4_models").get(case) or fixture("lme4_benchmarks")[case]
+    return "lme4", ref["time_s"], ref["logLik"]
+
+
+# name -> (model string, data loader, family, reference)
+MODELS = {
+    "sleepstudy: correlated slopes (180 rows)": (
+        "Reaction ~ Days + (Days | Subject)",
+        lambda: load_csv("sleepstudy.csv", {"Subject": None}), "gaussian",
+        lambda: _lme4("sleepstudy_slopes")),
+    "cbpp: binomial with trials (56 rows)": (
+        "cbind(incidence, size - incidence) ~ period + (1 | herd)",
+        lambda: load_csv("cbpp.csv", {"period": None, "herd": None}), "binomial",
+        lambda: _lme4("cbpp_trials")),
+    "grouseticks: Poisson, 2 crossed (403 rows)": (
+        "TICKS ~ YEAR + cHEIGHT + (1 | BROOD) + (1 | LOCATION)",
+        lambda: load_csv("grouseticks.csv", {"YEAR": None}), "poisson",
+        lambda: _lme4("grouseticks_poisson")),
+    "VerbAgg: binomial, 2 crossed (7,584 rows)": (
+        "r2 ~ Anger + Gender + btype + situ + (1 | id) + (1 | item)",
+        lambda: load_csv("VerbAgg.csv", {"Gender": ["F", "M"],
+                                          "btype": ["curse", "scold", "shout"],
+                                          "situ": ["other", "self"]}), "binomial",
+        lambda: _lme4("verbagg_crossed")),
+    "simulated: Gaussian, 3 crossed (50,000 rows)": (
+        "y ~ x + (1 | f1) + (1 | f2) + (1 | f3)", crossed_gaussian, "gaussian",
+        lambda: _lme4("crossed_gaussian")),
+    "simulated: binomial, 3 crossed (50,000 rows)": (
+        "y ~ x + (1 | f1) + (1 | f2) + (1 | f3)", crossed_binomial, "binomial",
+        lambda: _lme4("crossed_binomial")),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--only", default="", help="run models whose name contains this")
+    args = parser.parse_args()
+    header = ("| model | semgalamm (s) | reference | reference (s) | speed-up | logLik "
+              "| reference logLik |")
+    lines = [header, "|---|---|---|---|---|---|---|"]
+    print(header)
+    print(lines[1])
+    for name, (model, load, family, reference) in MODELS.items():
+        if args.only not in name:
+            continue
+        data = load()
+        times = []
+        for _ in range(args.repeat):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                started = time.perf_counter()
+                fit = semgalamm.fit(model, data, family=family)
+                times.append(time.perf_counter() - started)
+            if times[-1] > 10:
+                break
+        ours = statistics.median(times)
+        ref_name, ref_time, ref_loglik = reference()
+        line = (f"| {name} | {ours:.3f} | {ref_name} | {ref_time:.3f} | "
+                f"{ref_time / ours:.1f}x | {fit.loglik:.3f} | {ref_loglik:.3f} |")
+        lines.append(line)
+        print(line, flush=True)
+    (ROOT / "benchmarks" / "results.md").write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,242 @@
+"""ModelSpec + DataFrame -> Design: X(lambda), Z(lambda) blocks and the loading map.
+
+Fixed-effect columns come from patsy with R's treatment contrasts and R-like names
+("period2", "(Intercept)"); columns named as indicators (``item[3]``) are categorical with
+their natural level order.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import patsy
+import scipy.sparse as sp
+
+from semgalamm.design.design import Design, LoadingMap, RandomBlock
+from semgalamm.design.frame import (
+    as_categorical,
+    check_columns,
+    check_frame,
+    formula_variables,
+    nearest,
+)
+from semgalamm.errors import DataError, SpecError, UnsupportedError
+from semgalamm.families import RowFamilies
+from semgalamm.spec.model_spec import LoadingSpec, ModelSpec, RandomSpec
+from semgalamm.syntax.nodes import BinaryOp, Expr, Name, Number, Paren
+
+_ARITHMETIC = {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide}
+_PATSY_LEVEL = re.compile(r"(?:C\()?([A-Za-z_.][\w.]*)\)?\[(?:T\.)?([^\]]*)\]")
+
+
+def r_names(names: list[str]) -> list[str]:
+    """patsy column names -> R's: 'Intercept' -> '(Intercept)', 'period[T.2]' -> 'period2'."""
+    return ["(Intercept)" if n == "Intercept" else _PATSY_LEVEL.sub(r"\1\2", n) for n in names]
+
+
+def used_columns(spec: ModelSpec) -> list[str]:
+    """Every data column the model reads."""
+    cols: list[str] = []
+    if spec.response.is_binomial_pair:
+        cols += _expr_names(spec.response.successes) + _expr_names(spec.response.failures)
+    else:
+        cols.append(spec.response.name)
+    for part in spec.fixed:
+        cols += formula_variables(part.formula)
+    for block in spec.random:
+        cols += list(block.group)
+        for formula, _ in block.parts:
+            cols += formula_variables(formula)
+    for loading in spec.loadings:
+        cols.append(loading.variable)
+        if loading.covariate:
+            cols.append(loading.covariate)
+    return list(dict.fromkeys(cols))
+
+
+def build_design(spec: ModelSpec, data: pd.DataFrame, families: RowFamilies) -> Design:
+    """Build the design of ``spec`` on ``data`` (validated, categoricals fixed)."""
+    data = check_frame(data)
+    if spec.smooths:
+        smooth = spec.smooths[0][0]
+        raise UnsupportedError(
+            f"Smooth terms ('{smooth.text}') are not supported yet in this version."
+        )
+    check_columns(data, used_columns(spec), "variable")
+    frame = data.copy()
+    for variable in spec.indicator_variables:
+        frame[variable] = as_categorical(frame[variable])
+    n = frame.shape[0]
+    latent_index = {name: k for k, name in enumerate(spec.latents)}
+
+    y, trials = _response(spec, frame)
+    X_parts, names, fixed_latent = [], [], []
+    for part in spec.fixed:
+        matrix = _model_matrix(part.formula, frame)
+        prefix = f"{part.latent}:" if part.latent else ""
+        X_parts.append(np.asarray(matrix))
+        names += [prefix + c for c in r_names(matrix.design_info.column_names)]
+        fixed_latent += [latent_index.get(part.latent)] * matrix.shape[1]
+    X0 = np.hstack(X_parts) if X_parts else np.zeros((n, 0))
+    _check_rank(X0, names)
+    blocks = tuple(_random_block(b, frame, latent_index) for b in spec.random)
+    loadings = _loading_map(spec, frame) if spec.latents else None
+    return Design(
+        y=y, trials=trials, weights=np.ones(n), offset=np.zeros(n), X0=X0,
+        fixed_names=tuple(names), fixed_latent=tuple(fixed_latent), blocks=blocks,
+        families=families, loadings=loadings,
+    )
+
+
+def _expr_names(expr: Expr | None) -> list[str]:
+    if isinstance(expr, Name):
+        return [expr.name]
+    if isinstance(expr, BinaryOp):
+        return _expr_names(expr.left) + _expr_names(expr.right)
+    if isinstance(expr, Paren):
+        return _expr_names(expr.expr)
+    return []
+
+
+def _evaluate(expr: Expr, frame: pd.DataFrame) -> np.ndarray:
+    """Value of a simple arithmetic expression over columns (for ``cbind(y, n - y)``)."""
+    if isinstance(expr, Name):
+        return frame[expr.name].to_numpy(dtype=float)
+    if isinstance(expr, Number):
+        return np.full(frame.shape[0], expr.value)
+    if isinstance(expr, Paren):
+        return _evaluate(expr.expr, frame)
+    if isinstance(expr, BinaryOp) and expr.op in _ARITHMETIC:
+        return _ARITHMETIC[expr.op](_evaluate(expr.left, frame), _evaluate(expr.right, frame))
+    raise UnsupportedError(
+        "cbind() takes column names and arithmetic (+ - * /) on them, e.g. cbind(y, n - y)."
+    )
+
+
+def _response(spec: ModelSpec, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    response = spec.response
+    if response.is_binomial_pair:
+        successes = _evaluate(response.successes, frame)
+        failures = _evaluate(response.failures, frame)
+        return successes, successes + failures
+    values = frame[response.name]
+    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        if pd.api.types.is_bool_dtype(values):
+            return values.to_numpy(dtype=float), np.ones(frame.shape[0])
+        raise DataError(
+            f"The response '{response.name}' is not numeric ({values.dtype}). Code it as numbers "
+            "(0/1 for a binary response)."
+        )
+    return values.to_numpy(dtype=float), np.ones(frame.shape[0])
+
+
+def _model_matrix(formula: str, frame: pd.DataFrame) -> patsy.DesignMatrix:
+    try:
+        return patsy.dmatrix(formula, frame, NA_action="raise", return_type="matrix")
+    except patsy.PatsyError as exc:
+        raise DataError(f"The terms '{formula}' cannot be built from the data: {exc.message}") \
+            from None
+
+
+def _check_rank(X: np.ndarray, names: list[str]) -> None:
+    if X.shape[1] == 0:
+        return
+    rank = np.linalg.matrix_rank(X)
+    if rank < X.shape[1]:
+        _, r = np.linalg.qr(X)
+        weak = [names[j] for j in np.flatnonzero(np.abs(np.diag(r)) < 1e-8 * np.abs(r).max())]
+        raise SpecError(
+            f"The fixed-effects matrix is rank deficient (rank {rank} < {X.shape[1]} columns); "
+            f"these columns are linear combinations of others: {', '.join(weak) or '?'}. Remove "
+            "redundant terms (or the intercept with '0 +')."
+        )
+
+
+def _grouping(block: RandomSpec, frame: pd.DataFrame) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Level codes and labels of the interaction of the grouping columns (sorted levels)."""
+    keys = [as_categorical(frame[c]) for c in block.group]
+    if len(keys) == 1:
+        cat = keys[0]
+        codes = np.asarray(cat.codes, dtype=np.intp)
+        used, codes = np.unique(codes, return_inverse=True)
+        labels = tuple(str(cat.categories[i]) for i in used)
+    else:
+        tuples = pd.MultiIndex.from_arrays(
+            [pd.Series(k).cat.codes.to_numpy() for k in keys]
+        )
+        used, codes = np.unique(np.column_stack([tuples.get_level_values(i) for i in
+                                                 range(len(keys))]), axis=0,
+                                return_inverse=True)
+        labels = tuple(":".join(str(k.categories[c]) for k, c in zip(keys, row)) for row in used)
+    if len(labels) < 2:
+        raise DataError(
+            f"The grouping factor '{block.group_name}' has only one level ({labels[0]!r}), so "
+            "its variance cannot be estimated. Remove the random term or check the column."
+        )
+    return np.asarray(codes, dtype=np.intp).ravel(), labels
+
+
+def _random_block(block: RandomSpec, frame: pd.DataFrame, latent_index: dict) -> RandomBlock:
+    index, levels = _grouping(block, frame)
+    z_parts, columns, latents = [], [], []
+    for formula, latent in block.parts:
+        matrix = _model_matrix(formula, frame)
+        cols = r_names(matrix.design_info.column_names)
+        if latent is not None:
+            cols = [latent if c == "(Intercept)" else f"{latent}:{c}" for c in cols]
+        z_parts.append(np.asarray(matrix))
+        columns += cols
+        latents += [latent_index.get(latent)] * matrix.shape[1]
+    return RandomBlock(
+        group=block.group_name, levels=levels, index=index, columns=tuple(columns),
+        z0=np.hstack(z_parts), latent=tuple(latents), correlated=block.correlated,
+    )
+
+
+def _indicator_rows(loading: LoadingSpec, frame: pd.DataFrame) -> np.ndarray:
+    column = frame[loading.variable]
+    levels = [str(c) for c in column.cat.categories]
+    if loading.level not in levels:
+        raise SpecError(
+            f"The indicator '{loading.indicator}' of latent '{loading.latent}' names level "
+            f"'{loading.level}', but column '{loading.variable}' has levels "
+            f"{', '.join(levels[:10])}{' ...' if len(levels) > 10 else ''}."
+            f"{nearest(loading.level, levels)}"
+        )
+    return (column.astype(str) == loading.level).to_numpy()
+
+
+def _loading_map(spec: ModelSpec, frame: pd.DataFrame) -> LoadingMap:
+    """ell_k(i) = offset_k(i) + basis_k[i, :] @ lambda; equal labels share one lambda."""
+    n = frame.shape[0]
+    free_labels = list(dict.fromkeys(ld.label for ld in spec.loadings if ld.fixed is None))
+    starts = {ld.label: ld.start for ld in spec.loadings if ld.start is not None}
+    offsets, bases = [], []
+    for latent in spec.latents:
+        offset = np.zeros(n)
+        rows_idx, cols_idx, vals = [], [], []
+        for loading in (ld for ld in spec.loadings if ld.latent == latent):
+            rows = _indicator_rows(loading, frame)
+            value = np.where(rows, 1.0, 0.0)
+            if loading.covariate is not None:
+                value = value * frame[loading.covariate].to_numpy(dtype=float)
+            if loading.fixed is not None:
+                offset += loading.fixed * value
+            else:
+                nz = np.flatnonzero(value)
+                rows_idx.append(nz)
+                cols_idx.append(np.full(nz.size, free_labels.index(loading.label)))
+                vals.append(value[nz])
+        basis = sp.csr_matrix(
+            (np.concatenate(vals or [np.zeros(0)]),
+             (np.concatenate(rows_idx or [np.zeros(0, int)]),
+              np.concatenate(cols_idx or [np.zeros(0, int)]))),
+            shape=(n, len(free_labels)),
+        )
+        offsets.append(offset)
+        bases.append(basis)
+    start = np.array([starts.get(label, 1.0) for label in free_labels])
+    return LoadingMap(tuple(spec.latents), tuple(offsets), tuple(bases), tuple(free_labels),
+                      start)

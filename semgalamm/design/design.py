@@ -1,0 +1,187 @@
+"""The product of the design stage: X(lambda), Z(lambda) and what the Laplace engine needs.
+
+Notation (Bates et al. 2015; Sorensen et al. 2023):
+
+    nu = offset + X(lambda) beta + Z(lambda) Lambda_theta u,    u ~ N(0, sigma^2 I) or N(0, I)
+
+``Z(lambda)`` is stored by random-effects block (one block per grouping factor of a random
+term). A block with k columns has, for every row i, k base values ``z0[i]`` (1 for an
+intercept, a covariate for a slope) placed in the columns of the row's level; a column that
+belongs to a latent variable is multiplied by the row's loading on that latent,
+ell_k(i) = offset_k(i) + sum_j basis_k[i, j] lambda_j. Columns of X may be multiplied by a row
+loading in the same way (a latent's fixed regression, galamm's ``sl()``). Loadings only change
+values, never the sparsity pattern.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import NDArray
+
+from semgalamm.families import RowFamilies
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.intp]
+
+
+@dataclass(frozen=True)
+class RandomBlock:
+    """One grouping factor of a random term: columns ``(0 + x1 + x2 | group)``.
+
+    Attributes
+    ----------
+    group: name of the grouping factor ("Subject", "batch:cask").
+    levels: level labels, in the order of the block's columns of Z.
+    index: level code of every row (n,).
+    columns: names of the k columns ("(Intercept)", "Days", or a latent name).
+    z0: base values (n, k), before loadings.
+    latent: per column, the index of the latent whose row loading multiplies it, or None.
+    correlated: unstructured k x k covariance (True) or diagonal (False).
+    """
+
+    group: str
+    levels: tuple[str, ...]
+    index: IntArray
+    columns: tuple[str, ...]
+    z0: FloatArray
+    latent: tuple[int | None, ...]
+    correlated: bool = True
+
+    @property
+    def k(self) -> int:
+        return len(self.columns)
+
+    @property
+    def n_levels(self) -> int:
+        return len(self.levels)
+
+    @property
+    def n_theta(self) -> int:
+        return self.k * (self.k + 1) // 2 if self.correlated else self.k
+
+    def theta_names(self) -> list[str]:
+        """Names of the elements of the relative Cholesky factor T, lme4's order."""
+        rows, cols = self._theta_positions()
+        return [
+            f"{self.group}.{self.columns[r]}" + ("" if r == c else f".{self.columns[c]}")
+            for r, c in zip(rows, cols)
+        ]
+
+    def _theta_positions(self) -> tuple[IntArray, IntArray]:
+        """(row, col) of each theta element in T: the lower triangle column by column (lme4),
+        or the diagonal for an uncorrelated block."""
+        if not self.correlated:
+            d = np.arange(self.k)
+            return d, d
+        cols, rows = np.triu_indices(self.k)
+        return rows, cols
+
+    def theta_lower(self) -> FloatArray:
+        """Lower bounds: 0 for diagonal elements of T, -inf for the others (lme4)."""
+        rows, cols = self._theta_positions()
+        return np.where(rows == cols, 0.0, -np.inf)
+
+    def theta_start(self) -> FloatArray:
+        rows, cols = self._theta_positions()
+        return np.where(rows == cols, 1.0, 0.0)
+
+    def factor(self, theta: FloatArray) -> FloatArray:
+        """The k x k lower-triangular relative covariance factor T(theta) of this block."""
+        T = np.zeros((self.k, self.k))
+        T[self._theta_positions()] = theta
+        return T
+
+
+@dataclass(frozen=True)
+class LoadingMap:
+    """Row loadings ell_k(i) = offset_k(i) + basis_k[i, :] @ lambda for every latent k.
+
+    ``basis`` is one sparse (n, n_lambda) matrix per latent; ``lambda_names`` name the free
+    loadings and ``lambda_start`` their starting values.
+    """
+
+    latents: tuple[str, ...]
+    offset: tuple[FloatArray, ...]
+    basis: tuple[sp.csr_matrix, ...]
+    lambda_names: tuple[str, ...]
+    lambda_start: FloatArray
+
+    def row_loadings(self, lam: FloatArray) -> FloatArray:
+        """ell, an (n, K) array with one column per latent."""
+        return np.column_stack([o + b @ lam for o, b in zip(self.offset, self.basis)])
+
+
+@dataclass(frozen=True)
+class Design:
+    """Everything the Laplace engine needs, built once per fit.
+
+    y: response (successes for binomial), trials: binomial trials (1 elsewhere),
+    weights: prior weights, offset: known part of nu. X0: fixed-effects base matrix (n, p)
+    with ``fixed_names``; ``fixed_latent`` gives, per column, the latent whose row loading
+    multiplies it (or None). ``blocks``: the random-effects blocks of Z. ``loadings``: the map
+    lambda -> row loadings (None when the model has no latent variables).
+    """
+
+    y: FloatArray
+    trials: FloatArray
+    weights: FloatArray
+    offset: FloatArray
+    X0: FloatArray
+    fixed_names: tuple[str, ...]
+    fixed_latent: tuple[int | None, ...]
+    blocks: tuple[RandomBlock, ...]
+    families: RowFamilies
+    loadings: LoadingMap | None = None
+
+    @property
+    def n(self) -> int:
+        return self.y.shape[0]
+
+    @property
+    def p(self) -> int:
+        return self.X0.shape[1]
+
+    @property
+    def q(self) -> int:
+        return sum(b.k * b.n_levels for b in self.blocks)
+
+    @property
+    def n_lambda(self) -> int:
+        return 0 if self.loadings is None else len(self.loadings.lambda_names)
+
+    def row_loadings(self, lam: FloatArray) -> FloatArray:
+        if self.loadings is None:
+            return np.ones((self.n, 0))
+        return self.loadings.row_loadings(lam)
+
+    def X(self, ell: FloatArray) -> FloatArray:
+        """X(lambda): base columns times the row loading of their latent, (n, p)."""
+        if not any(k is not None for k in self.fixed_latent):
+            return self.X0
+        X = self.X0.copy()
+        for j, k in enumerate(self.fixed_latent):
+            if k is not None:
+                X[:, j] *= ell[:, k]
+        return X
+
+    def block_values(self, block: RandomBlock, ell: FloatArray) -> FloatArray:
+        """Z(lambda)'s nonzero values of one block, (n, k): z0 times row loadings."""
+        if not any(k is not None for k in block.latent):
+            return block.z0
+        z = block.z0.copy()
+        for j, k in enumerate(block.latent):
+            if k is not None:
+                z[:, j] *= ell[:, k]
+        return z
+
+    def theta_start(self) -> FloatArray:
+        return np.concatenate([b.theta_start() for b in self.blocks] or [np.zeros(0)])
+
+    def theta_lower(self) -> FloatArray:
+        return np.concatenate([b.theta_lower() for b in self.blocks] or [np.zeros(0)])
+
+    def theta_names(self) -> list[str]:
+        return [name for b in self.blocks for name in b.theta_names()]

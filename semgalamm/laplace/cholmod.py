@@ -1,0 +1,96 @@
+"""The random-effects system A = Z(lambda) Lambda_theta and the sparse Cholesky factor of
+H = A' D A + I, with CHOLMOD's symbolic analysis done once per model.
+
+A has a fixed sparsity pattern: row i has, for every block, k values in the columns of its
+level. It is stored transposed, as the CSC matrix A' (q x n), whose column i holds row i of A,
+so that its values are one row-major (n, K) array (K = sum of the blocks' k). Each evaluation
+writes new values into that array and refactors numerically (``cholesky_AAt_inplace``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import NDArray
+from sksparse.cholmod import analyze_AAt
+
+from semgalamm.design.design import Design
+
+FloatArray = NDArray[np.float64]
+
+
+class RandomEffectsSystem:
+    """A = Z(lambda) Lambda_theta in row-major storage, and the factor of A' D A + I.
+
+    ``values(theta, ell)`` returns the (n, K) nonzero values of A; ``factorize(values, d)``
+    refactors H = A' diag(d) A + I; ``logdet()`` is log|H|; ``solve(b)`` is H^{-1} b;
+    ``At_times(v)`` is A' v for an (n,) or (n, m) array; ``times(values, u)`` is A u.
+    """
+
+    def __init__(self, design: Design) -> None:
+        self.design = design
+        self.n = design.n
+        self.q = design.q
+        widths = [b.k for b in design.blocks]
+        self.width = int(sum(widths))
+        columns = []
+        offset = 0
+        for block in design.blocks:
+            columns.append(offset + block.index[:, None] * block.k + np.arange(block.k)[None, :])
+            offset += block.k * block.n_levels
+        self.columns: NDArray[np.intp] = (
+            np.hstack(columns) if columns else np.zeros((self.n, 0), dtype=np.intp)
+        )
+        self._flat_columns = self.columns.ravel()
+        indptr = np.arange(self.n + 1, dtype=np.int64) * self.width
+        self._At = sp.csc_matrix(
+            (np.ones(self.n * self.width), self._flat_columns.astype(np.int64), indptr),
+            shape=(self.q, self.n),
+        )
+        self._factor = analyze_AAt(self._At) if self.q > 0 else None
+        self._logdet = 0.0
+
+    def values(self, theta: FloatArray, ell: FloatArray) -> FloatArray:
+        """Nonzero values of A = Z(lambda) Lambda_theta, (n, K): per block z(lambda) @ T(theta)."""
+        parts = []
+        start = 0
+        for block in self.design.blocks:
+            T = block.factor(theta[start : start + block.n_theta])
+            start += block.n_theta
+            parts.append(self.design.block_values(block, ell) @ T)
+        return np.hstack(parts) if parts else np.zeros((self.n, 0))
+
+    def factorize(self, values: FloatArray, d: FloatArray) -> None:
+        """Numeric factorization of H = A' diag(d) A + I (pattern fixed, analysis reused)."""
+        if self._factor is None:
+            return
+        self._At.data[:] = (values * np.sqrt(d)[:, None]).ravel()
+        self._factor.cholesky_AAt_inplace(self._At, beta=1.0)
+        self._logdet = float(self._factor.logdet())
+
+    def logdet(self) -> float:
+        """log |A' D A + I| of the last factorization."""
+        return self._logdet
+
+    def solve(self, b: FloatArray) -> FloatArray:
+        """H^{-1} b with the last factorization."""
+        if self._factor is None:
+            return np.zeros_like(b)
+        return self._factor.solve_A(b)
+
+    def At_times(self, values: FloatArray, v: FloatArray) -> FloatArray:
+        """A' v for v of shape (n,) or (n, m)."""
+        if v.ndim == 1:
+            return np.bincount(
+                self._flat_columns, weights=(values * v[:, None]).ravel(), minlength=self.q
+            )
+        out = np.empty((self.q, v.shape[1]))
+        for j in range(v.shape[1]):
+            out[:, j] = self.At_times(values, v[:, j])
+        return out
+
+    def times(self, values: FloatArray, u: FloatArray) -> FloatArray:
+        """A u, (n,)."""
+        if self.width == 0:
+            return np.zeros(self.n)
+        return np.einsum("ik,ik->i", values, u[self.columns])

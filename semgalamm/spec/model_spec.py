@@ -1,0 +1,100 @@
+"""The model spec (IR): what the model string means, before any data is seen.
+
+``build_spec(ModelSyntax) -> ModelSpec`` applies the defaults (first loading fixed to 1, latents
+at the same level correlated) and the checks that need no data; ``design`` turns a ModelSpec
+and a DataFrame into matrices.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from semgalamm.syntax.nodes import Expr, SmoothTerm
+
+
+@dataclass(frozen=True)
+class LoadingSpec:
+    """One loading: latent ``latent`` on the rows where ``variable == level``, optionally times
+    the covariate ``covariate``. ``fixed`` is its value when fixed; free loadings with the same
+    ``label`` are one parameter; ``start`` is an optional starting value."""
+
+    latent: str
+    variable: str
+    level: str | None
+    covariate: str | None
+    fixed: float | None
+    label: str
+    start: float | None = None
+
+    @property
+    def indicator(self) -> str:
+        text = self.variable if self.level is None else f"{self.variable}[{self.level}]"
+        return text if self.covariate is None else f"{text}:{self.covariate}"
+
+
+@dataclass(frozen=True)
+class RandomSpec:
+    """A random-effects block: its columns at one grouping factor.
+
+    ``group`` is the tuple of columns whose interaction is the grouping factor; ``parts`` are
+    (patsy formula of columns, latent or None) pairs — a latent's part has its columns
+    multiplied by the row loadings of the latent; ``correlated`` is False for ``||``.
+    """
+
+    group: tuple[str, ...]
+    parts: tuple[tuple[str, str | None], ...]
+    correlated: bool
+    text: str
+
+    @property
+    def group_name(self) -> str:
+        return ":".join(self.group)
+
+
+@dataclass(frozen=True)
+class ResponseSpec:
+    """The observed response: a column, or ``cbind(successes, failures)`` expressions."""
+
+    name: str
+    successes: Expr | None = None
+    failures: Expr | None = None
+
+    @property
+    def is_binomial_pair(self) -> bool:
+        return self.successes is not None
+
+
+@dataclass(frozen=True)
+class FixedPart:
+    """A fixed-effects formula (patsy right-hand side); ``latent`` multiplies its columns by
+    the latent's row loadings (a latent's structural regression, h(w) in the seed)."""
+
+    formula: str
+    latent: str | None
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """The meaning of a model string.
+
+    response: the observed response; fixed: fixed-effect formulas (the response's own and each
+    latent's); random: random-effects blocks; loadings: every loading (fixed or free) of every
+    latent; latents: latent names in the order defined; smooths: smooth terms (with the latent
+    they belong to, or None).
+    """
+
+    response: ResponseSpec
+    fixed: tuple[FixedPart, ...]
+    random: tuple[RandomSpec, ...]
+    loadings: tuple[LoadingSpec, ...]
+    latents: tuple[str, ...]
+    smooths: tuple[tuple[SmoothTerm, str | None], ...] = ()
+
+    @property
+    def indicator_variables(self) -> tuple[str, ...]:
+        """Columns named as ``col[level]`` indicators (treated as categorical)."""
+        seen: dict[str, None] = {}
+        for loading in self.loadings:
+            if loading.level is not None:
+                seen[loading.variable] = None
+        return tuple(seen)
