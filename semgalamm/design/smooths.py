@@ -196,6 +196,37 @@ class SmoothBasis:
         centre = np.zeros(raw.shape[1]) if self.centre is None else self.centre
         return _apply_by(raw - centre, self.spec, newdata, self.by_level)
 
+    def evaluate(
+        self,
+        newdata: pd.DataFrame,
+        mixed: MixedSmooth,
+        coefs: FloatArray,
+        cov: FloatArray | None = None,
+        centred: bool = False,
+    ) -> tuple[FloatArray, FloatArray | None]:
+        """Smooth ``f(x) = B(x) G c`` at ``newdata`` with standard errors ``√diag(A V Aᵀ)``.
+
+        Parameters
+        ----------
+        newdata : pandas.DataFrame
+            Covariate values (and ``by`` values).
+        mixed : MixedSmooth
+            The mixed form of this smooth (gives ``G``).
+        coefs : ndarray
+            ``c = [β; b_1; …; b_J]``, fitted fixed and random coefficients of the smooth.
+        cov : ndarray, optional
+            Covariance ``V`` of ``c`` (e.g. the joint posterior covariance of fixed and random
+            effects); standard errors are returned when given.
+        centred : bool
+            Use :meth:`centred_predict_matrix` (mgcv's plotted, centred smooth).
+        """
+        B = self.centred_predict_matrix(newdata) if centred else self.predict_matrix(newdata)
+        A = B @ mixed.coef_map
+        fit = A @ np.asarray(coefs, dtype=float)
+        if cov is None:
+            return fit, None
+        return fit, np.sqrt(np.einsum("ij,jk,ik->i", A, np.asarray(cov, dtype=float), A))
+
     def mixed_form(self) -> MixedSmooth:
         """Split into fixed and random parts (mgcv's ``smooth2random(type = 2)``)."""
         p = self.X.shape[1]

@@ -33,7 +33,7 @@ cases <- list(
        sigma = 1.5),
   list(name = "t2_gamm4_t2", data = "t_gamm4_t2.csv", df = cog_t2, term = quote(t2(x)), sigma = 1.7),
   list(name = "tp_fx", data = "t_gamm4_s_fx_ri.csv", df = cog_fx, term = quote(s(x, fx = TRUE)),
-       sigma = NULL),
+       sigma = NULL, keep = "id"),
   list(name = "tp_gamsim1_x1", data = "t_gamsim1_s_t2.csv", df = sim1, term = quote(s(x1)),
        sigma = 2.0),
   list(name = "t2_gamsim1_x2", data = "t_gamsim1_s_t2.csv", df = sim1, term = quote(t2(x2)),
@@ -90,7 +90,7 @@ for (cs in cases) {
               vars = vars, by = spec$by, newdata = as.list(newdata[, c(vars, if (spec$by != "NA") spec$by), drop = FALSE]),
               smooths = list())
   y <- df$y
-  res$data <- as.list(df[, c(vars, if (spec$by != "NA") spec$by, "y"), drop = FALSE])
+  res$data <- as.list(df[, c(vars, if (spec$by != "NA") spec$by, cs$keep, "y"), drop = FALSE])
   for (sm in sml) {
     ra <- smooth2random(sm, names(df), type = 2)
     pm <- PredictMat(sm, newdata)
