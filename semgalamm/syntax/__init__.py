@@ -1,0 +1,108 @@
+"""The syntax stage: a model string becomes a :class:`ModelSyntax`, a tree of frozen nodes.
+
+>>> syntax = parse("ability =~ 1*item[1] + item[2]; ability ~ (1 | school)")
+>>> [type(s).__name__ for s in syntax.statements]
+['Measurement', 'Regression']
+
+Errors raise :class:`semgalamm.errors.ModelSyntaxError` with the line, column and a caret.
+"""
+
+from __future__ import annotations
+
+from lark.exceptions import LarkError, UnexpectedInput, VisitError
+
+from semgalamm.errors import ModelSyntaxError
+from semgalamm.syntax.diagnostics import caret_context, translate
+from semgalamm.syntax.grammar import get_parser
+from semgalamm.syntax.lexical import normalize
+from semgalamm.syntax.nodes import (
+    BinaryOp,
+    BinomialResponse,
+    Boolean,
+    Call,
+    Constraint,
+    Covariance,
+    CovarianceTerm,
+    Definition,
+    Expr,
+    FixedTerm,
+    Indicator,
+    Intercept,
+    Measurement,
+    Missing,
+    ModelSyntax,
+    Modifier,
+    Name,
+    Number,
+    Paren,
+    RandomTerm,
+    Regression,
+    Response,
+    SmoothTerm,
+    SourceSpan,
+    Statement,
+    String,
+    Term,
+    UnaryOp,
+    Unsupported,
+)
+from semgalamm.syntax.transformer import ModelTransformer
+
+__all__ = [
+    "BinaryOp",
+    "BinomialResponse",
+    "Boolean",
+    "Call",
+    "Constraint",
+    "Covariance",
+    "CovarianceTerm",
+    "Definition",
+    "Expr",
+    "FixedTerm",
+    "Indicator",
+    "Intercept",
+    "Measurement",
+    "Missing",
+    "ModelSyntax",
+    "Modifier",
+    "Name",
+    "Number",
+    "Paren",
+    "RandomTerm",
+    "Regression",
+    "Response",
+    "SmoothTerm",
+    "SourceSpan",
+    "Statement",
+    "String",
+    "Term",
+    "UnaryOp",
+    "Unsupported",
+    "parse",
+]
+
+
+def parse(text: str) -> ModelSyntax:
+    """Parse a model string into its statements, in the order written.
+
+    Raises :class:`~semgalamm.errors.ModelSyntaxError` (line, column, caret and a fix) when
+    the string does not parse. Operators that parse but cannot be estimated (``<~``, ``|``
+    thresholds, ``group:`` blocks, ...) become :class:`Unsupported` statements.
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"The model must be a string, not {type(text).__name__}.")
+    source = normalize(text)
+    parser = get_parser()
+    try:
+        tree = parser.parse(source)
+        statements = ModelTransformer(source).transform(tree)
+    except UnexpectedInput as error:
+        raise translate(error, source, parser) from None
+    except VisitError as error:
+        if isinstance(error.orig_exc, ModelSyntaxError):
+            raise error.orig_exc from None
+        raise
+    except LarkError as error:  # not expected; still never a bare Lark traceback
+        message = f"The model could not be parsed ({error}); please report this."
+        raise ModelSyntaxError(message, 1, 1, caret_context(source, 1, 1)) from None
+    return ModelSyntax(statements=statements, source=text)
