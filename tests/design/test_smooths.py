@@ -39,6 +39,9 @@ SPECS = {
     "t2_syn_2d_k4": SmoothSpec("t2", ("x", "z"), k=4),
     "tp_syn_by_w": SmoothSpec("s", ("z",), by="w"),
     "t2_syn_by_g": SmoothSpec("t2", ("x",), by="g"),
+    "t2_syn_3d_k433": SmoothSpec("t2", ("x", "z", "w"), k=(4, 3, 3)),
+    "t2_syn_tp_cr": SmoothSpec("t2", ("x", "z"), bs=("tp", "cr")),
+    "tp_syn_k4_by_w": SmoothSpec("s", ("x",), k=4, by="w"),
 }
 
 # tp bases come from mgcv's Lanczos eigen-solver (tolerance ~1e-11 relative)
@@ -163,9 +166,10 @@ def test_predict_matrix_matches_predictmat(name: str, j: int) -> None:
     # centred over the data.  Check f_centred(new) for a random coefficient vector.
     gamma = np.random.default_rng(1).normal(size=sm.X.shape[1])
     f_data = sm.centred_predict_matrix(pd.DataFrame(case["data"])) @ gamma
-    Xp = as2d(ref["Xp"], rows.size)
-    gamma_p, *_ = np.linalg.lstsq(Xp, f_data[rows], rcond=None)
-    np.testing.assert_allclose(Xp @ gamma_p, f_data[rows], atol=1e-8 * np.abs(f_data).max())
+    xp_rows = np.atleast_1d(ref["xp_rows"])
+    Xp = as2d(ref["Xp"], xp_rows.size)
+    gamma_p, *_ = np.linalg.lstsq(Xp, f_data[xp_rows], rcond=None)
+    np.testing.assert_allclose(Xp @ gamma_p, f_data[xp_rows], atol=1e-8 * np.abs(f_data).max())
     np.testing.assert_allclose(
         pred_ref @ gamma_p,
         sm.centred_predict_matrix(newdata) @ gamma,

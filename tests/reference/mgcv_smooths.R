@@ -57,7 +57,13 @@ cases <- list(
   list(name = "t2_syn_2d_k4", data = NULL, df = syn, term = quote(t2(x, z, k = 4)),
        sigma = c(0.9, 0.5, 0.3)),
   list(name = "tp_syn_by_w", data = NULL, df = syn, term = quote(s(z, by = w)), sigma = 1.0),
-  list(name = "t2_syn_by_g", data = NULL, df = syn, term = quote(t2(x, by = g)), sigma = 1.0)
+  list(name = "t2_syn_by_g", data = NULL, df = syn, term = quote(t2(x, by = g)), sigma = 1.0),
+  list(name = "t2_syn_3d_k433", data = NULL, df = syn, term = quote(t2(x, z, w, k = c(4, 3, 3))),
+       sigma = c(1.0, 0.7, 0.5, 0.4, 0.3, 0.2, 0.1)),
+  list(name = "t2_syn_tp_cr", data = NULL, df = syn, term = quote(t2(x, z, bs = c("tp", "cr"))),
+       sigma = c(1.0, 0.6, 0.4)),
+  list(name = "tp_syn_k4_by_w", data = NULL, df = syn, term = quote(s(x, k = 4, by = w)),
+       sigma = 1.2)
 )
 
 pls_fit <- function(y, Xf, rand, sigma) {
@@ -73,6 +79,7 @@ pls_fit <- function(y, Xf, rand, sigma) {
 }
 
 rows_for <- function(n) unique(round(seq(1, n, length.out = min(n, 40))))
+rows_for_xp <- function(n, p) unique(round(seq(1, n, length.out = min(n, max(40, 2 * p)))))
 
 out <- list()
 for (cs in cases) {
@@ -98,7 +105,10 @@ for (cs in cases) {
                 rank = sm$rank, Xf = ra$Xf[rows, , drop = FALSE],
                 rand = lapply(unname(ra$rand), function(z) as.matrix(z)[rows, , drop = FALSE]),
                 predict = pm, colmeans = colMeans(sm$X))
-    if (!is.null(sm$Xp)) ent$Xp <- sm$Xp[rows, , drop = FALSE]
+    if (!is.null(sm$Xp)) { # enough rows to pin down the coefficients of a wide t2 basis
+      ent$xp_rows <- rows_for_xp(nrow(df), ncol(sm$Xp)) - 1
+      ent$Xp <- sm$Xp[ent$xp_rows + 1, , drop = FALSE]
+    }
     if (!is.null(cs$sigma)) {
       ent$sigma <- cs$sigma
       ent$pls_fitted <- pls_fit(y, ra$Xf, lapply(ra$rand, as.matrix), cs$sigma)[rows]
@@ -110,6 +120,6 @@ for (cs in cases) {
   out[[cs$name]] <- res
 }
 
-writeLines(toJSON(out, digits = NA, matrix = "rowmajor", auto_unbox = TRUE, null = "null"),
+writeLines(toJSON(out, digits = I(13), matrix = "rowmajor", auto_unbox = TRUE, null = "null"),
            "tests/fixtures/mgcv_smooths.json")
 cat("wrote", length(out), "cases\n")
