@@ -19,8 +19,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-import semgalamm  # noqa: E402
 from simulate import crossed_binomial, crossed_gaussian  # noqa: E402
+
+import semgalamm  # noqa: E402
 from tests.conftest import fixture, load_csv  # noqa: E402
 
 

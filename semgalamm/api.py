@@ -94,7 +94,8 @@ def fit(
         )
     laplace = LaplaceModel.create(design, reml=reml)
     x0 = laplace.start(start)
-    opt = minimize_deviance(laplace.deviance, x0, laplace.layout, verbose=verbose)
+    opt = minimize_deviance(laplace.deviance, x0, laplace.layout, verbose=verbose,
+                            scale=laplace.scale)
     result = FitResult.from_fit(model, syntax, spec, laplace, opt)
     _warn(result)
     return result

@@ -93,20 +93,34 @@ def finite_difference_hessian(
     return H
 
 
+def _stationary(grad: FloatArray, x: FloatArray, lower: FloatArray, upper: FloatArray,
+                tol: float = 1e-3) -> bool:
+    """The projected gradient is small: a line search that stalls there is at an optimum
+    (finite-difference noise), not a failure."""
+    projected = np.where((x <= lower + 1e-10) & (grad > 0), 0.0, grad)
+    projected = np.where((x >= upper - 1e-10) & (projected < 0), 0.0, projected)
+    return bool(np.max(np.abs(projected), initial=0.0) < tol)
+
+
 def minimize_deviance(
     deviance: Callable[[FloatArray], float],
     x0: FloatArray,
     layout: ParameterLayout,
     max_iter: int = 2000,
     verbose: bool = False,
+    scale: FloatArray | None = None,
 ) -> OptResult:
-    """Minimize ``deviance`` with L-BFGS-B and finite-difference gradients."""
+    """Minimize ``deviance`` with L-BFGS-B and finite-difference gradients.
+
+    The optimizer works on x / scale, so that parameters on very different scales (fixed
+    effects of covariates in their own units) get steps of comparable size."""
     started = time.perf_counter()
     log: list[tuple[float, float]] = []
-    lower, upper = layout.lower, layout.upper
+    scale = np.ones(len(layout.names)) if scale is None else scale
+    lower, upper = layout.lower / scale, layout.upper / scale
 
-    def value(x: FloatArray) -> float:
-        d = deviance(x)
+    def value(z: FloatArray) -> float:
+        d = deviance(z * scale)
         log.append((time.perf_counter() - started, d))
         return d if np.isfinite(d) else 1e300
 
@@ -119,7 +133,7 @@ def minimize_deviance(
 
     bounds = list(zip(np.where(np.isfinite(lower), lower, None),
                       np.where(np.isfinite(upper), upper, None)))
-    x = np.clip(np.asarray(x0, dtype=float), lower, upper)
+    x = np.clip(np.asarray(x0, dtype=float) / scale, lower, upper)
     result = None
     for _ in range(2):  # restart once from the optimum (lme4 restarts at a boundary)
         result = minimize(value_and_gradient, x, jac=True, method="L-BFGS-B", bounds=bounds,
@@ -130,8 +144,9 @@ def minimize_deviance(
         if result.success and moved < 1e-6:
             break
     assert result is not None
+    converged = bool(result.success) or _stationary(result.jac, x, lower, upper)
     return OptResult(
-        x=x, deviance=float(result.fun), n_evaluations=len(log),
-        converged=bool(result.success), message=str(result.message),
+        x=x * scale, deviance=float(result.fun), n_evaluations=len(log),
+        converged=converged, message=str(result.message),
         seconds=time.perf_counter() - started, fitlog=log,
     )

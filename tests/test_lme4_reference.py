@@ -51,20 +51,36 @@ def test_loglik(case_id):
 
 @pytest.mark.parametrize("case_id", _params())
 def test_fixed_effects(case_id):
-    ref = fixture("lme4_models")[case_id]["fixef"]
-    fixef = _fit(case_id).fixef
-    assert list(fixef.index) == list(ref)
-    np.testing.assert_allclose(fixef.to_numpy(), list(ref.values()), rtol=1e-3, atol=1e-6)
+    # 1e-3 relative, or 1% of the standard error where the likelihood is flat: VerbAgg's
+    # intercept (SE 0.41) differs by 2e-4, and lme4's point has a log-likelihood 5e-6 below
+    # ours under our own deviance.
+    ref = fixture("lme4_models")[case_id]
+    fit = _fit(case_id)
+    assert list(fit.fixef.index) == list(ref["fixef"])
+    expected = np.array(list(ref["fixef"].values()))
+    tolerance = np.maximum(1e-3 * np.abs(expected), 1e-2 * np.array(list(ref["fixef_se"].values())))
+    assert np.all(np.abs(fit.fixef.to_numpy() - expected) <= tolerance)
 
 
 @pytest.mark.parametrize("case_id", _params())
 def test_fixed_effect_standard_errors(case_id):
-    # GLMMs: lme4's SEs come from its own finite-difference Hessian of a slightly different
-    # deviance (lme4's cbpp logLik is 2.8e-4 below the exact Laplace value, which galamm
-    # reproduces to 1e-9 as we do); they agree with ours to 1e-2.
+    # GLMMs: lme4's SEs come from its own finite-difference Hessian (in Nelder-Mead's
+    # neighbourhood) of a slightly different deviance: lme4's cbpp logLik is 2.8e-4 below the
+    # exact Laplace value, which galamm reproduces to 1e-9 as we do. Our cbpp SEs equal
+    # galamm's (autodiff Hessian) to 1e-4 (test_cbpp_standard_errors_match_galamm) and
+    # lme4's to 1.3e-2, hence 2e-2 for GLMMs.
     ref = fixture("lme4_models")[case_id]["fixef_se"]
-    se = _fit(case_id).fixef_se
-    np.testing.assert_allclose(se.to_numpy(), list(ref.values()), rtol=1e-2)
+    fit = _fit(case_id)
+    rtol = 1e-2 if fit.laplace.profiled else 2e-2
+    np.testing.assert_allclose(fit.fixef_se.to_numpy(), list(ref.values()), rtol=rtol)
+
+
+def test_cbpp_standard_errors_match_galamm():
+    ref = fixture("galamm_cbpp")  # galamm 0.3.0, t_diag_cbpp
+    fit = _fit("cbpp_trials")
+    np.testing.assert_allclose(fit.fixef.to_numpy(), ref["fixef"], rtol=1e-4)
+    np.testing.assert_allclose(fit.fixef_se.to_numpy(), ref["fixef_se"], rtol=1e-3)
+    assert fit.loglik == pytest.approx(ref["logLik"], abs=1e-5)
 
 
 @pytest.mark.parametrize("case_id", _params())
@@ -76,7 +92,7 @@ def test_variance_components(case_id):
             ours = vc[vc.group == "Residual"].sd.iloc[0]
             assert ours == pytest.approx(row["sdcor"], rel=1e-3)
             continue
-        group = row["grp"]
+        group = row["grp"].removesuffix(".1")  # lme4 splits (x || g) into g and g.1
         mine = vc[vc.group.isin([group, ":".join(reversed(group.split(":")))])]
         if row.get("var2") is None:
             ours = mine[(mine.term1 == row["var1"]) & mine.term2.isna()].sd.iloc[0]

@@ -74,10 +74,10 @@ def build_design(spec: ModelSpec, data: pd.DataFrame, families: RowFamilies) -> 
     y, trials = _response(spec, frame)
     X_parts, names, fixed_latent = [], [], []
     for part in spec.fixed:
-        matrix = _model_matrix(part.formula, frame)
+        matrix, columns = _model_matrix(part.formula, frame)
         prefix = f"{part.latent}:" if part.latent else ""
-        X_parts.append(np.asarray(matrix))
-        names += [prefix + c for c in r_names(matrix.design_info.column_names)]
+        X_parts.append(matrix)
+        names += [prefix + c for c in columns]
         fixed_latent += [latent_index.get(part.latent)] * matrix.shape[1]
     X0 = np.hstack(X_parts) if X_parts else np.zeros((n, 0))
     _check_rank(X0, names)
@@ -132,12 +132,21 @@ def _response(spec: ModelSpec, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndar
     return values.to_numpy(dtype=float), np.ones(frame.shape[0])
 
 
-def _model_matrix(formula: str, frame: pd.DataFrame) -> patsy.DesignMatrix:
+def _model_matrix(formula: str, frame: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+    """patsy's design matrix with R's column order (terms by degree, then as written) and
+    R's column names."""
     try:
-        return patsy.dmatrix(formula, frame, NA_action="raise", return_type="matrix")
+        matrix = patsy.dmatrix(formula, frame, NA_action="raise", return_type="matrix")
     except patsy.PatsyError as exc:
         raise DataError(f"The terms '{formula}' cannot be built from the data: {exc.message}") \
             from None
+    written = patsy.ModelDesc.from_formula(formula).rhs_termlist
+    slices = matrix.design_info.term_slices
+    order = sorted(slices, key=lambda t: (len(t.factors), written.index(t)))
+    columns = np.concatenate([np.arange(slices[t].start, slices[t].stop) for t in order]
+                             or [np.zeros(0, dtype=int)])
+    names = r_names(matrix.design_info.column_names)
+    return np.asarray(matrix)[:, columns], [names[j] for j in columns]
 
 
 def _check_rank(X: np.ndarray, names: list[str]) -> None:
@@ -182,11 +191,10 @@ def _random_block(block: RandomSpec, frame: pd.DataFrame, latent_index: dict) ->
     index, levels = _grouping(block, frame)
     z_parts, columns, latents = [], [], []
     for formula, latent in block.parts:
-        matrix = _model_matrix(formula, frame)
-        cols = r_names(matrix.design_info.column_names)
+        matrix, cols = _model_matrix(formula, frame)
         if latent is not None:
             cols = [latent if c == "(Intercept)" else f"{latent}:{c}" for c in cols]
-        z_parts.append(np.asarray(matrix))
+        z_parts.append(matrix)
         columns += cols
         latents += [latent_index.get(latent)] * matrix.shape[1]
     return RandomBlock(

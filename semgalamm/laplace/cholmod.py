@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
-from sksparse.cholmod import analyze_AAt
+from sksparse.cholmod import CholmodNotPositiveDefiniteError, analyze_AAt
 
 from semgalamm.design.design import Design
 
@@ -24,7 +24,8 @@ class RandomEffectsSystem:
 
     ``values(theta, ell)`` returns the (n, K) nonzero values of A; ``factorize(values, d)``
     refactors H = A' diag(d) A + I; ``logdet()`` is log|H|; ``solve(b)`` is H^{-1} b;
-    ``At_times(v)`` is A' v for an (n,) or (n, m) array; ``times(values, u)`` is A u.
+    ``At_times(values, v)`` is A' v;
+    ``weighted_At_times(v)`` is A' D^{1/2} v; ``times(values, u)`` is A u.
     """
 
     def __init__(self, design: Design) -> None:
@@ -60,13 +61,23 @@ class RandomEffectsSystem:
             parts.append(self.design.block_values(block, ell) @ T)
         return np.hstack(parts) if parts else np.zeros((self.n, 0))
 
-    def factorize(self, values: FloatArray, d: FloatArray) -> None:
-        """Numeric factorization of H = A' diag(d) A + I (pattern fixed, analysis reused)."""
+    def factorize(self, values: FloatArray, d: FloatArray) -> bool:
+        """Numeric factorization of H = A' diag(d) A + I (pattern fixed, analysis reused).
+
+        Returns False when the values are not finite (the caller treats the point as
+        infeasible)."""
         if self._factor is None:
-            return
-        self._At.data[:] = (values * np.sqrt(d)[:, None]).ravel()
-        self._factor.cholesky_AAt_inplace(self._At, beta=1.0)
+            return True
+        data = (values * np.sqrt(d)[:, None]).ravel()
+        if not np.all(np.isfinite(data)):
+            return False
+        self._At.data[:] = data
+        try:
+            self._factor.cholesky_AAt_inplace(self._At, beta=1.0)
+        except CholmodNotPositiveDefiniteError:
+            return False
         self._logdet = float(self._factor.logdet())
+        return True
 
     def logdet(self) -> float:
         """log |A' D A + I| of the last factorization."""
@@ -78,16 +89,15 @@ class RandomEffectsSystem:
             return np.zeros_like(b)
         return self._factor.solve_A(b)
 
+    def weighted_At_times(self, v: FloatArray) -> FloatArray:
+        """A' D^{1/2} v with D of the last factorization, for (n,) or (n, m) v (sparse product)."""
+        return self._At @ v
+
     def At_times(self, values: FloatArray, v: FloatArray) -> FloatArray:
-        """A' v for v of shape (n,) or (n, m)."""
-        if v.ndim == 1:
-            return np.bincount(
-                self._flat_columns, weights=(values * v[:, None]).ravel(), minlength=self.q
-            )
-        out = np.empty((self.q, v.shape[1]))
-        for j in range(v.shape[1]):
-            out[:, j] = self.At_times(values, v[:, j])
-        return out
+        """A' v for v of shape (n,), with A given by its row-major values."""
+        return np.bincount(
+            self._flat_columns, weights=(values * v[:, None]).ravel(), minlength=self.q
+        )
 
     def times(self, values: FloatArray, u: FloatArray) -> FloatArray:
         """A u, (n,)."""

@@ -20,8 +20,9 @@ from semgalamm.optimize import ParameterLayout, finite_difference_hessian
 FloatArray = NDArray[np.float64]
 
 
-def _glm_start(design: Design, max_iter: int = 25) -> FloatArray:
-    """beta of the GLM without random effects (IRLS), a start for the Laplace fit."""
+def _glm_start(design: Design, max_iter: int = 25) -> tuple[FloatArray, FloatArray]:
+    """beta of the GLM without random effects (IRLS), a start for the Laplace fit, and its
+    standard errors (the scale of each fixed effect for the optimizer)."""
     X = design.X(design.row_loadings(_lambda_start(design)))
     fam = design.families
     nu = np.zeros(design.n)
@@ -38,7 +39,13 @@ def _glm_start(design: Design, max_iter: int = 25) -> FloatArray:
             break
         beta = new
         nu = design.offset + X @ beta
-    return beta
+    mu_w = design.weights * fam.variance(design.offset + X @ beta, design.trials)
+    info = X.T @ (np.maximum(mu_w, 1e-10)[:, None] * X)
+    try:
+        se = np.sqrt(np.diag(np.linalg.inv(info)))
+    except np.linalg.LinAlgError:
+        se = np.ones(design.p)
+    return beta, np.where(np.isfinite(se) & (se > 0), se, 1.0)
 
 
 def _lambda_start(design: Design) -> FloatArray:
@@ -53,6 +60,7 @@ class LaplaceModel:
     layout: ParameterLayout
     objective: ProfiledGaussian | LaplaceGLMM
     reml: bool
+    scale: FloatArray
 
     @property
     def profiled(self) -> bool:
@@ -81,13 +89,16 @@ class LaplaceModel:
             lower.append(np.full(1, -np.inf))
         low = np.concatenate(lower)
         layout = ParameterLayout(tuple(kinds), tuple(names), low, np.full(low.size, np.inf))
-        return cls(design, layout, objective, reml)
+        scale = np.ones(low.size)
+        if "beta" in dict(kinds):
+            scale[layout.slices()["beta"]] = _glm_start(design)[1]
+        return cls(design, layout, objective, reml, scale)
 
     def start(self, user: dict[str, Sequence[float]] | None = None) -> FloatArray:
         """Starting values: theta as lme4 (1 on diagonals), beta from a GLM, lambda as given."""
         values = {
             "theta": self.design.theta_start(),
-            "beta": _glm_start(self.design) if "beta" in dict(self.layout.kinds) else None,
+            "beta": _glm_start(self.design)[0] if "beta" in dict(self.layout.kinds) else None,
             "lambda": _lambda_start(self.design),
             "log_sigma": np.zeros(1),
         }

@@ -66,9 +66,10 @@ class ProfiledGaussian:
         X = d.X(ell)
         values = self.system.values(theta, ell)
         w = d.weights
-        self.system.factorize(values, w)
+        if not self.system.factorize(values, w):
+            return self._failed(theta, lam)
         XY = np.column_stack([X, d.y - d.offset])
-        rhs = self.system.At_times(values, w[:, None] * XY)
+        rhs = self.system.weighted_At_times(np.sqrt(w)[:, None] * XY)
         C = self.system.solve(rhs)
         S = XY.T @ (w[:, None] * XY) - rhs.T @ C
         p = d.p
@@ -112,9 +113,10 @@ class ProfiledGaussian:
         X = d.X(ell)
         values = self.system.values(theta, ell)
         w = d.weights
-        self.system.factorize(values, w)
+        if not self.system.factorize(values, w):
+            return np.inf
         resid = d.y - d.offset - X @ beta
-        rhs = self.system.At_times(values, w * resid)
+        rhs = self.system.weighted_At_times(np.sqrt(w) * resid)
         u = self.system.solve(rhs)
         r2 = float(resid @ (w * resid) - rhs @ u)
         return (self.system.logdet() - self._log_weights
@@ -157,7 +159,8 @@ class LaplaceGLMM:
             mu = d.families.mean(nu, d.trials)
             score = d.weights * (d.y - mu) / phi
             info = d.weights * d.families.variance(nu, d.trials) / phi
-            self.system.factorize(values, info)
+            if not self.system.factorize(values, info):
+                break
             step = self.system.solve(self.system.At_times(values, score) - u)
             scale = 1.0
             while True:
@@ -174,11 +177,11 @@ class LaplaceGLMM:
                 converged = True
                 break
         info = d.weights * d.families.variance(nu, d.trials) / phi
-        self.system.factorize(values, info)
+        feasible = self.system.factorize(values, info)
         logdet = self.system.logdet()
-        if np.all(np.isfinite(u)):
+        if feasible and np.all(np.isfinite(u)):
             self._u_warm = u
         deviance = -2.0 * objective + logdet
-        if not np.isfinite(deviance):
+        if not feasible or not np.isfinite(deviance):
             deviance = np.inf
         return LaplaceState(float(deviance), theta, beta, lam, u, 1.0, nu, logdet, converged)

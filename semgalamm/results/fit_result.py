@@ -62,7 +62,8 @@ class FitResult:
     @property
     def df(self) -> int:
         d = self.design
-        n_sigma = 1 if self.laplace.profiled else int("log_sigma" in dict(self.laplace.layout.kinds))
+        kinds = dict(self.laplace.layout.kinds)
+        n_sigma = 1 if self.laplace.profiled else int("log_sigma" in kinds)
         return len(d.theta_names()) + d.p + d.n_lambda + n_sigma
 
     @property
@@ -116,6 +117,33 @@ class FitResult:
         names = list(self.design.fixed_names)
         se = np.sqrt(np.diag(self._covariance.loc[names, names].to_numpy()))
         return pd.Series(se, index=names, name="se")
+
+    @property
+    def loadings(self) -> pd.DataFrame | None:
+        """Loadings as an indicator x latent table, with a standard-error column per latent
+        (None when the model has no latent variables)."""
+        from semgalamm.results.tables import loading_table
+
+        return loading_table(self)
+
+    def loading_estimates(self) -> pd.DataFrame | None:
+        """Loadings in tidy form: latent, indicator, estimate, se, free, label."""
+        from semgalamm.results.tables import loading_estimates
+
+        return loading_estimates(self)
+
+    def confint(self, level: float = 0.95) -> pd.DataFrame:
+        """Wald confidence intervals of the fixed effects and free loadings."""
+        from scipy.stats import norm
+
+        cov = self._covariance
+        names = list(cov.index)
+        estimate = np.concatenate([self.state.beta, self.state.lam])
+        se = np.sqrt(np.diag(cov.to_numpy()))
+        z = norm.ppf(0.5 + level / 2)
+        lo, hi = f"{100 * (1 - level) / 2:g} %", f"{100 * (1 + level) / 2:g} %"
+        return pd.DataFrame({"estimate": estimate, lo: estimate - z * se,
+                             hi: estimate + z * se}, index=names)
 
     def _block_covariances(self) -> list[np.ndarray]:
         out, start = [], 0

@@ -2,13 +2,15 @@
 
 Every message says what is wrong and how to fix it; the error carries the line, the column
 and the source line with a caret under the offending text. Common mistakes are recognised by
-example (Lark's ``UnexpectedInput.match_examples``): a failure that leaves the parser in the
-same state as one of the short bad models in :data:`EXAMPLES` gets that example's message.
+example (:func:`classify`, after Lark's ``UnexpectedInput.match_examples``): a failure that
+leaves the parser in the same state as one of the short bad models in :data:`EXAMPLES` gets
+that example's message.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import cache
 
 from lark import Lark, Token
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
@@ -22,7 +24,7 @@ OPERATORS = "=~, ~, ~~, :=, ==, <, >"
 #: example fails in the same parser state wins, unless a later one fails on the same token.
 EXAMPLES: dict[str, list[str]] = {
     "equals_sign": ["y = x", "f + g = x", "y ~ x = 1", "f =~ x1 = 1", "a := b = c"],
-    "missing_lhs": ["=~ x1", "~ x", "~~ x", ":= a", "== a", "< a", "> a", "y ~ x; =~ x1"],
+    "missing_lhs": ["=~ x1", "~ x", "~~ x", ":= a", "== a", "< a", "> a", ": 1", "y ~ x; =~ x1"],
     "missing_operator": [
         "visual", "visual x1", "visual 1", "visual \"x\"", "f + g x", "f + g", "log(x) y",
         "y ~ x\nvisual", "y ~ x\nvisual x1", "y ~ x\nf + g x", "y ~ x\nf + g",
@@ -45,9 +47,15 @@ EXAMPLES: dict[str, list[str]] = {
     ],
     "formula_term_in_measurement": [
         "f =~ s(x)", "f =~ (1 | g)", "f =~ log(x)", "f =~ 1", "f =~ x1 + s(x)",
-        "f =~ x1 + (1 | g)", "f =~ x1 + log(x)", "f =~ x1 + 1", "f =~ a * log(x)",
-        "f =~ a * (x)", "f =~ 1 * s(x)", "f =~ 1 * (x)", "f =~ 1 * 2", "f =~ x1 * x2 * x3",
+        "f =~ x1 + (1 | g)", "f =~ x1 + log(x)", "f =~ a * log(x)", "f =~ a * (x)",
+        "f =~ 1 * s(x)", "f =~ 1 * (x)", "f =~ a * s(x)", "f =~ x1:log(x)", "f =~ x1[1]:log(x)",
     ],
+    "number_without_term": [
+        "f =~ 1", "f =~ x1 + 1", "f =~ 1 + x", "f ~~ 0", "f ~~ 0 + x", "f =~ -1", "f ~~ -1",
+        "y ~ NA", "f =~ NA", "f ~~ NA", 'y ~ "a"', 'f =~ "a"', "y ~ start(1)", "f =~ start(1)",
+        "f ~~ start(1)", "y ~ x + NA", "f =~ -1 + x",
+    ],
+    "missing_value": ["y ~ s(x, k=)", "y ~ s(x, k=, bs='cr')", "a := f(x=)"],
     "missing_group": ["y ~ (1 | )", "y ~ (1 || )", "y ~ (x | )"],
     "bad_group": ["y ~ (1 | 1)", "y ~ (1 | g + h)", "y ~ (1 | g * h)", "y ~ (1 | g / 1)"],
     "minus_between_indicators": [
@@ -65,6 +73,12 @@ EXAMPLES: dict[str, list[str]] = {
     ],
     "modifier_argument": ['f =~ start(a)*x', 'f =~ start()*x', 'f =~ label(1 + 2)*x'],
 }  # fmt: skip
+
+#: Mistakes recognised by the token that is wrong, not only by where the parser stopped.
+TOKEN_SPECIFIC = frozenset(
+    {"equals_sign", "missing_lhs", "star_without_modifier", "formula_term_in_measurement",
+     "bad_group", "minus_between_indicators", "operator_in_rhs", "missing_plus"}
+)  # fmt: skip
 
 MESSAGES: dict[str, str] = {
     "equals_sign": (
@@ -100,6 +114,11 @@ MESSAGES: dict[str, str] = {
         "(1*x1, a*x1, start(0.5)*x1); {token} cannot stand there. Formula terms such as "
         "s(x), log(x) or (1 | id) belong on the right of '~'."
     ),
+    "number_without_term": (
+        "A modifier needs '*' and the term it applies to, as in 1*x1, NA*x1 or "
+        "start(0.5)*x1; found {token} after {previous}."
+    ),
+    "missing_value": "Expected a value after '=', as in k=10 or bs=\"cr\"; found {token}.",
     "missing_group": "A random term needs a grouping factor after '|', as in (1 | id).",
     "bad_group": (
         "After '|' write the grouping factor: a name, or names joined by ':' or '/', as in "
@@ -240,18 +259,17 @@ def _unexpected_token(error: UnexpectedToken, source: str, parser: Lark) -> Mode
         message = f"This '{token}' closes nothing; remove it or add the opening bracket."
         return error_at(source, _token_span(token), message)
 
-    label = error.match_examples(
-        parser.parse, EXAMPLES, token_type_match_fallback=True, use_accepts=True
-    )
+    label = classify(error, parser)
     fields = {
         "token": _describe(token),
         "previous": _describe(previous),
         "operators": OPERATORS,
     }
     if label is None:
-        message = "Unexpected {token} after {previous}; expected {expected}.".format(
-            expected=_expected(error.expected, terminals), **fields
-        )
+        template = "Found {token} after {previous}, but expected {expected}."
+        if previous is None:
+            template = "Found {token} at the start of the model, but expected {expected}."
+        message = template.format(expected=_expected(error.expected, terminals), **fields)
     else:
         message = MESSAGES[label].format(**fields)
 
@@ -262,6 +280,44 @@ def _unexpected_token(error: UnexpectedToken, source: str, parser: Lark) -> Mode
             line, column = previous.end_line, previous.end_column
         return ModelSyntaxError(message, line, column, caret_context(source, line, column))
     return error_at(source, _token_span(token), message)
+
+
+@cache
+def _example_failures(parser: Lark) -> tuple[tuple[str, object, str, str], ...]:
+    """(label, parser state, token type, token text) for every example in :data:`EXAMPLES`."""
+    failures = []
+    for label, examples in EXAMPLES.items():
+        for example in examples:
+            try:
+                parser.parse(example)
+            except UnexpectedToken as failure:
+                token = failure.token
+                failures.append((label, failure.state.position, token.type, str(token)))
+    return tuple(failures)
+
+
+def classify(error: UnexpectedToken, parser: Lark) -> str | None:
+    """The label of the example that fails like ``error``, or None.
+
+    Like Lark's ``UnexpectedInput.match_examples``: among the examples that stop the parser
+    in the same LALR state, prefer one that fails on the same token, then one that fails on
+    the same kind of token, then the first whose message does not name the token (see
+    :data:`TOKEN_SPECIFIC`). Unlike it, the depth of the parser's stack is
+    ignored (so an error inside parentheses or after other statements matches too), and the
+    examples are parsed once.
+    """
+    state, token = error.state.position, error.token
+    candidates = [f for f in _example_failures(parser) if f[1] == state]
+    for label, _, kind, text in candidates:
+        if kind == token.type and text == str(token):
+            return label
+    for label, _, kind, _ in candidates:
+        if kind == token.type:
+            return label
+    for label, *_ in candidates:
+        if label not in TOKEN_SPECIFIC:
+            return label
+    return None
 
 
 def _token_span(token: Token) -> SourceSpan:

@@ -11,7 +11,6 @@ node that stems from source text keeps that text (``text``) for messages and for
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
 
 
 @dataclass(frozen=True)
@@ -62,7 +61,7 @@ class Boolean:
 
 @dataclass(frozen=True)
 class Call:
-    """A function call ``func(args..., key=value...)``: ``I(x**2)``, ``C(x)``, ``log(x)``, ``c(1, 2)``."""
+    """A function call ``func(args..., key=value...)``: ``I(x**2)``, ``C(x)``, ``c(1, 2)``."""
 
     func: str
     args: tuple[Expr, ...] = ()
@@ -93,7 +92,7 @@ class Paren:
     expr: Expr
 
 
-Expr = Union[Name, Number, String, Missing, Boolean, Call, BinaryOp, UnaryOp, Paren]
+Expr = Name | Number | String | Missing | Boolean | Call | BinaryOp | UnaryOp | Paren
 
 
 # --------------------------------------------------------------------------- modifiers
@@ -183,7 +182,7 @@ class RandomTerm:
 
 @dataclass(frozen=True)
 class SmoothTerm:
-    """An mgcv/gamm4 smooth: ``s(x, k=10, bs="cr", by=z, fx=TRUE)``, ``t2(x, z)``, ``te()``, ``ti()``.
+    """An mgcv/gamm4 smooth: ``s(x, k=10, bs="cr", by=z, fx=TRUE)``, ``t2(x, z)``, ``te()``.
 
     ``options`` keeps the keyword arguments as expressions, in the order written.
     """
@@ -195,7 +194,7 @@ class SmoothTerm:
     span: SourceSpan
 
 
-Term = Union[FixedTerm, Intercept, RandomTerm, SmoothTerm]
+Term = FixedTerm | Intercept | RandomTerm | SmoothTerm
 
 
 # --------------------------------------------------------------------------- left-hand sides
@@ -285,7 +284,7 @@ class Constraint:
 @dataclass(frozen=True)
 class Unsupported:
     """A statement with an operator that parses but cannot be estimated:
-    ``<~``, ``~*~``, ``|~``, ``|`` (thresholds), ``%``, ``:~``, or a block line ``group:``/``level:``.
+    ``<~``, ``~*~``, ``|~``, ``|`` (thresholds), ``%``, ``:~``, or a block line (``group:``).
     """
 
     operator: str
@@ -293,7 +292,7 @@ class Unsupported:
     span: SourceSpan
 
 
-Statement = Union[Measurement, Regression, Covariance, Definition, Constraint, Unsupported]
+Statement = Measurement | Regression | Covariance | Definition | Constraint | Unsupported
 
 
 @dataclass(frozen=True)
