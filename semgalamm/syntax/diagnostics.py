@@ -46,7 +46,7 @@ EXAMPLES: dict[str, list[str]] = {
         "y ~ a :", "a := b *", "a := b /", "a := b ^", "a := -", "y ~ x + ;",
     ],
     "formula_term_in_measurement": [
-        "f =~ s(x)", "f =~ (1 | g)", "f =~ log(x)", "f =~ 1", "f =~ x1 + s(x)",
+        "f =~ s(x)", "f =~ (1 | g)", "f =~ log(x)", "f =~ x1 + s(x)",
         "f =~ x1 + (1 | g)", "f =~ x1 + log(x)", "f =~ a * log(x)", "f =~ a * (x)",
         "f =~ 1 * s(x)", "f =~ 1 * (x)", "f =~ a * s(x)", "f =~ x1:log(x)", "f =~ x1[1]:log(x)",
     ],
@@ -76,7 +76,7 @@ EXAMPLES: dict[str, list[str]] = {
 
 #: Mistakes recognised by the token that is wrong, not only by where the parser stopped.
 TOKEN_SPECIFIC = frozenset(
-    {"equals_sign", "missing_lhs", "star_without_modifier", "formula_term_in_measurement",
+    {"equals_sign", "star_without_modifier", "formula_term_in_measurement",
      "bad_group", "minus_between_indicators", "operator_in_rhs", "missing_plus"}
 )  # fmt: skip
 
@@ -193,14 +193,11 @@ def _describe(token: Token | None) -> str:
 
 
 def _expected(names: set[str], terminals: dict[str, str]) -> str:
-    """The terminal names the parser would have accepted, in words."""
-    words = []
-    for name in sorted(names, key=lambda n: (n not in TERMINAL_NAMES, n)):
-        if name in TERMINAL_NAMES:
-            words.append(TERMINAL_NAMES[name])
-        elif name in terminals:
-            words.append(f"'{terminals[name]}'")
-    words = list(dict.fromkeys(words))
+    """The terminals the parser would have accepted, in words: kinds, symbols, the end."""
+    words = [TERMINAL_NAMES[n] for n in TERMINAL_NAMES if n in names and n[0] not in "_$"]
+    words += sorted(f"'{terminals[n]}'" for n in names - TERMINAL_NAMES.keys() if n in terminals)
+    if names & {"_NEWLINE", "$END"}:
+        words.append("the end of the statement")
     if len(words) > 1:
         return ", ".join(words[:-1]) + " or " + words[-1]
     return words[0] if words else "something else"
@@ -269,7 +266,8 @@ def _unexpected_token(error: UnexpectedToken, source: str, parser: Lark) -> Mode
         template = "Found {token} after {previous}, but expected {expected}."
         if previous is None:
             template = "Found {token} at the start of the model, but expected {expected}."
-        message = template.format(expected=_expected(error.expected, terminals), **fields)
+        expected = _expected(error.accepts or error.expected, terminals)
+        message = template.format(expected=expected, **fields)
     else:
         message = MESSAGES[label].format(**fields)
 

@@ -98,6 +98,11 @@ class _Keyword:
     value: Expr
 
 
+def _one_line(match: re.Match[str]) -> str:
+    """Keep a string, drop a comment, turn a line break into one space."""
+    return {"string": match.group(), "comment": "", "break": " "}[match.lastgroup or ""]
+
+
 def _span(meta: Meta) -> SourceSpan:
     return SourceSpan(meta.line, meta.column, meta.end_line, meta.end_column - 1)
 
@@ -130,10 +135,7 @@ class ModelTransformer(Transformer):
         text = self._source[meta.start_pos : meta.end_pos]
         if "\n" not in text:
             return text
-        keep = {"string": None, "comment": "", "break": " "}
-        return _COMMENT_OR_BREAK.sub(
-            lambda m: keep[m.lastgroup] if keep[m.lastgroup] is not None else m.group(), text
-        ).strip()
+        return _COMMENT_OR_BREAK.sub(_one_line, text).strip()
 
     def _error(self, span: SourceSpan, message: str) -> Exception:
         return error_at(self._source, span, message)
