@@ -23,6 +23,12 @@ from simulate import crossed_binomial, crossed_gaussian  # noqa: E402
 
 import semgalamm  # noqa: E402
 from tests.conftest import fixture, load_csv  # noqa: E402
+from tests.test_galamm_loadings import IRT, JUDGE, KYPS, LC  # noqa: E402
+
+
+def _galamm(case: str) -> tuple[str, float, float]:
+    ref = fixture("galamm_loadings")[case]
+    return "galamm", ref["time_s"], ref["logLik"]
 
 
 def _lme4(case: str) -> tuple[str, float, float]:
@@ -50,6 +56,18 @@ MODELS = {
                                           "btype": ["curse", "scold", "shout"],
                                           "situ": ["other", "self"]}), "binomial",
         lambda: _lme4("verbagg_crossed")),
+    "KYPSsim: 2 crossed factors with loadings (11,494 rows)": (
+        KYPS, lambda: semgalamm.load_dataset("KYPSsim"), "gaussian",
+        lambda: _galamm("v_lmm_factor_kyps")),
+    "IRTsim: binomial IRT, nested levels (2,500 rows)": (
+        IRT, lambda: semgalamm.load_dataset("IRTsim"), "binomial",
+        lambda: _galamm("v_glmm_factor_irt_binomial")),
+    "latent_covariates: loading x covariate (600 rows)": (
+        LC, lambda: load_csv("latent_covariates.csv"), "gaussian",
+        lambda: _galamm("v_lc_int_x")),
+    "JUDGEsim: 6 correlated factors, crossed (54,462 rows)": (
+        JUDGE, lambda: load_csv("JUDGEsim.csv"), "gaussian",
+        lambda: _galamm("v_lmm_factor_judge")),
     "simulated: Gaussian, 3 crossed (50,000 rows)": (
         "y ~ x + (1 | f1) + (1 | f2) + (1 | f3)", crossed_gaussian, "gaussian",
         lambda: _lme4("crossed_gaussian")),

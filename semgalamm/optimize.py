@@ -94,7 +94,7 @@ def finite_difference_hessian(
 
 
 def _stationary(grad: FloatArray, x: FloatArray, lower: FloatArray, upper: FloatArray,
-                tol: float = 1e-3) -> bool:
+                tol: float = 1e-2) -> bool:
     """The projected gradient is small: a line search that stalls there is at an optimum
     (finite-difference noise), not a failure."""
     projected = np.where((x <= lower + 1e-10) & (grad > 0), 0.0, grad)
