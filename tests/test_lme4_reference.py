@@ -131,3 +131,13 @@ def test_reml_differs_from_ml_and_matches_lme4_theta():
     ref = fixture("lme4_models")["sleepstudy_slopes_reml"]
     fit = _fit("sleepstudy_slopes_reml")
     np.testing.assert_allclose(fit.theta.to_numpy(), ref["theta"], rtol=2e-3, atol=1e-4)
+
+
+def test_summary_prints_the_tested_figures():
+    text = _fit("sleepstudy_slopes").summary()
+    assert "Linear mixed model fit by maximum likelihood" in text
+    assert "-876.0" in text and "1751.9" in text
+    assert "251.4051" in text and "6.6323" in text
+    assert "Number of obs: 180, groups:  Subject, 18" in text
+    glmm = _fit("cbpp_trials").summary()
+    assert "Laplace approximation" in glmm and "Pr(>|z|)" in glmm
