@@ -60,14 +60,24 @@ class ProfiledGaussian:
         self.system = RandomEffectsSystem(design)
         self._log_weights = float(np.sum(np.log(design.weights)))
 
+    def _factorize(
+        self, theta: FloatArray, lam: FloatArray
+    ) -> tuple[FloatArray, FloatArray] | None:
+        """Factor H = A' W A + I at (theta, lambda); return (X(lambda), values of A) or None
+        when the point is infeasible."""
+        ell = self.design.row_loadings(lam)
+        values = self.system.values(theta, ell)
+        if not self.system.factorize(values, self.design.weights):
+            return None
+        return self.design.X(ell), values
+
     def evaluate(self, theta: FloatArray, lam: FloatArray) -> LaplaceState:
         d = self.design
-        ell = d.row_loadings(lam)
-        X = d.X(ell)
-        values = self.system.values(theta, ell)
-        w = d.weights
-        if not self.system.factorize(values, w):
+        factored = self._factorize(theta, lam)
+        if factored is None:
             return self._failed(theta, lam)
+        X, values = factored
+        w = d.weights
         XY = np.column_stack([X, d.y - d.offset])
         rhs = self.system.weighted_At_times(np.sqrt(w)[:, None] * XY)
         C = self.system.solve(rhs)
@@ -109,12 +119,10 @@ class ProfiledGaussian:
         Uses r^2(beta) = r^2(beta^) + (beta - beta^)' R_X'R_X (beta - beta^) (ML only).
         """
         d = self.design
-        ell = d.row_loadings(lam)
-        X = d.X(ell)
-        values = self.system.values(theta, ell)
-        w = d.weights
-        if not self.system.factorize(values, w):
+        factored = self._factorize(theta, lam)
+        if factored is None:
             return np.inf
+        X, w = factored[0], d.weights
         resid = d.y - d.offset - X @ beta
         rhs = self.system.weighted_At_times(np.sqrt(w) * resid)
         u = self.system.solve(rhs)

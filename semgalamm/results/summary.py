@@ -54,8 +54,6 @@ def format_summary(fit: FitResult) -> str:
     )
     lines += [stats.to_string(index=False, float_format=lambda v: f"{v:.1f}"), ""]
     resid = fit.residuals("pearson")
-    if fit.laplace.profiled:
-        resid = resid / 1.0
     quant = np.quantile(resid, [0, 0.25, 0.5, 0.75, 1])
     lines += ["Scaled residuals:",
               pd.DataFrame([quant], columns=["Min", "1Q", "Median", "3Q", "Max"])
