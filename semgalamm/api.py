@@ -1,63 +1,42 @@
 """The front door: ``fit(model, data, family)`` connects the stages and does nothing else.
 
-    parse -> build_spec -> build_design -> objective -> minimize_deviance -> FitResult
+    parse -> build_spec -> resolve_families, build_design -> objective -> minimize_deviance
+          -> FitResult
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from dataclasses import replace
 
-import numpy as np
 import pandas as pd
 
 from semgalamm.design.build import build_design
-from semgalamm.design.design import Design
+from semgalamm.design.row_families import FamilyArg, check_response, resolve_families
 from semgalamm.errors import ConvergenceWarning, DataError, SingularFitWarning, SpecError
-from semgalamm.families import RowFamilies, get_family
 from semgalamm.laplace.model import LaplaceModel
 from semgalamm.optimize import minimize_deviance
 from semgalamm.results.fit_result import FitResult
-from semgalamm.spec.build import build_spec
+from semgalamm.spec.build import build_spec, residual_groups
+from semgalamm.spec.model_spec import ModelSpec
 from semgalamm.syntax import parse
 
-FamilyArg = str | Sequence[str] | pd.Series
 
-
-def resolve_families(family: FamilyArg, n: int) -> RowFamilies:
-    """``family`` as a name, or one name per row (mixed response types)."""
-    try:
-        if isinstance(family, str):
-            return RowFamilies.single(get_family(family), n)
-        names = [str(f) for f in family]
-        if len(names) != n:
-            raise DataError(
-                f"family has {len(names)} entries but the data have {n} rows. Give one family "
-                "name, or one name per row."
-            )
-        unique = list(dict.fromkeys(names))
-        fams = tuple(get_family(name) for name in unique)
-    except ValueError as exc:
-        if isinstance(exc, DataError):
-            raise
-        raise DataError(str(exc)) from None
-    codes = np.array([unique.index(name) for name in names], dtype=np.intp)
-    return RowFamilies(fams, codes)
-
-
-def check_response(design: Design) -> None:
-    """Every row's response must lie in its family's support."""
-    for code, family in enumerate(design.families.families):
-        rows = design.families.codes == code
-        bad = family.check_response(design.y, design.trials) & rows
-        if bad.any():
-            where = np.flatnonzero(bad)
-            shown = ", ".join(str(i) for i in where[:5])
-            raise DataError(
-                f"The response of {bad.sum()} {family.name} row(s) (positions {shown}"
-                f"{' ...' if where.size > 5 else ''}) is outside the family's support: "
-                f"{family.support_text()}. Check the response column or the family."
-            )
+def _with_dispformula(spec: ModelSpec, dispformula: str | None) -> ModelSpec:
+    """galamm's ``dispformula = "~ (1 | item)"``: the same as ``y ~~ (1 | item)`` in the model."""
+    if dispformula is None:
+        return spec
+    if spec.residual is not None:
+        raise SpecError(
+            "Residual variance groups are given twice, in the model string and as dispformula; "
+            "keep one."
+        )
+    text = dispformula.strip()
+    if not text.startswith("~"):
+        raise SpecError(f"dispformula must be written '~ (1 | group)', not '{dispformula}'.")
+    statement = parse(f"{spec.response.name} ~~ {text[1:].strip()}").statements[0]
+    return replace(spec, residual=residual_groups(statement))
 
 
 def fit(
@@ -65,6 +44,7 @@ def fit(
     data: pd.DataFrame,
     family: FamilyArg = "gaussian",
     *,
+    dispformula: str | None = None,
     reml: bool = False,
     start: dict[str, Sequence[float]] | None = None,
     verbose: bool = False,
@@ -75,19 +55,24 @@ def fit(
     ----------
     model: the model string, e.g. ``"y ~ x + (1 | id)"`` (see docs/syntax.md).
     data: a pandas DataFrame in long format (one row per observed response).
-    family: ``"gaussian"``, ``"binomial"`` or ``"poisson"`` (canonical links), or one name per
-        row for mixed response types.
+    family: ``"gaussian"``, ``"binomial"`` or ``"poisson"`` (canonical links); for mixed
+        response types one name per row (a sequence aligned with the data), the name of a
+        column holding them, or a mapping from an indicator column's levels to families:
+        ``{"item": {"chd": "binomial"}, "default": "gaussian"}`` (or ``{"chd": "binomial",
+        "fiber": "gaussian"}`` when the model has one indicator column).
+    dispformula: residual variances of Gaussian rows by group, galamm's ``"~ (1 | item)"``;
+        the same as the statement ``y ~~ (1 | item)`` in the model.
     reml: restricted maximum likelihood (Gaussian models without loadings only).
     start: optional starting values by kind: ``{"theta": [...], "beta": [...], "lambda": [...]}``.
     verbose: print the deviance at each gradient evaluation.
     """
     syntax = parse(model)
-    spec = build_spec(syntax)
+    spec = _with_dispformula(build_spec(syntax), dispformula)
     if not isinstance(data, pd.DataFrame):
         raise DataError(f"data must be a pandas DataFrame, not {type(data).__name__}.")
-    families = resolve_families(family, data.shape[0])
+    families = resolve_families(family, data, spec)
     design = build_design(spec, data, families)
-    check_response(design)
+    check_response(design, data.index)
     if reml and (not families.all_gaussian or design.loadings is not None):
         raise SpecError(
             "REML is available for Gaussian models without loadings only. Use reml=False."
@@ -96,7 +81,7 @@ def fit(
     x0 = laplace.start(start)
     opt = minimize_deviance(laplace.deviance, x0, laplace.layout, verbose=verbose,
                             scale=laplace.scale)
-    result = FitResult.from_fit(model, syntax, spec, laplace, opt)
+    result = FitResult.from_fit(model, syntax, spec, laplace, opt, data.index)
     _warn(result)
     return result
 

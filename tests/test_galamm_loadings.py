@@ -129,7 +129,8 @@ def test_same_model_as_galamm_and_a_better_optimum(case_id):
     theta = _galamm_point(case_id, fit)
     lam, beta = np.array(ref["lambda"]), np.array(ref["fixef"])
     if fit.laplace.profiled:
-        deviance = fit.laplace.objective.full_deviance(theta, lam, beta, ref["sigma"])
+        deviance = fit.laplace.objective.full_deviance(theta, lam, beta, ref["sigma"],
+                                                       fit.design.weights)
     else:
         deviance = fit.laplace.deviance(np.concatenate([theta, beta, lam]))
     assert -0.5 * deviance == pytest.approx(ref["logLik"], abs=1e-4)

@@ -106,7 +106,8 @@ def test_deviance_at_fixed_theta_matches_lme4():
     """The profiled deviance itself, not only its optimum, equals lme4's devfun."""
     fit = _fit("sleepstudy_slopes")
     for point in fixture("lme4_models")["sleepstudy_slopes"]["devfun_at"]:
-        state = fit.laplace.objective.evaluate(np.array(point["theta"], float), np.zeros(0))
+        state = fit.laplace.objective.evaluate(np.array(point["theta"], float), np.zeros(0),
+                                               fit.design.weights)
         assert state.deviance == pytest.approx(point["deviance"], abs=1e-6)
 
 

@@ -24,10 +24,11 @@ from semgalamm.design.frame import (
 )
 from semgalamm.errors import DataError, SpecError, UnsupportedError
 from semgalamm.families import RowFamilies
-from semgalamm.spec.model_spec import LoadingSpec, ModelSpec, RandomSpec
+from semgalamm.spec.model_spec import LoadingSpec, ModelSpec, RandomSpec, ResidualGroups
 from semgalamm.syntax.nodes import BinaryOp, Expr, Name, Number, Paren
 
 _ARITHMETIC = {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide}
+_LEADING_NAME = re.compile(r"(?:C\()?([A-Za-z_.][\w.]*)")
 _PATSY_LEVEL = re.compile(r"(?:C\()?([A-Za-z_.][\w.]*)\)?\[(?:T\.)?([^\]]*)\]")
 
 
@@ -53,6 +54,10 @@ def used_columns(spec: ModelSpec) -> list[str]:
         cols.append(loading.variable)
         if loading.covariate:
             cols.append(loading.covariate)
+    if spec.residual is not None:
+        cols += list(spec.residual.group)
+        if spec.residual.selector is not None:
+            cols.append(spec.residual.selector)
     return list(dict.fromkeys(cols))
 
 
@@ -83,11 +88,53 @@ def build_design(spec: ModelSpec, data: pd.DataFrame, families: RowFamilies) -> 
     _check_rank(X0, names)
     blocks = tuple(_random_block(b, frame, latent_index) for b in spec.random)
     loadings = _loading_map(spec, frame) if spec.latents else None
+    dispersion_group, dispersion_levels = _dispersion_groups(spec.residual, frame, families)
     return Design(
         y=y, trials=trials, weights=np.ones(n), offset=np.zeros(n), X0=X0,
         fixed_names=tuple(names), fixed_latent=tuple(fixed_latent), blocks=blocks,
-        families=families, loadings=loadings,
+        families=families, dispersion_group=dispersion_group,
+        dispersion_levels=dispersion_levels, loadings=loadings,
+        dispersion_by=None if spec.residual is None else spec.residual.group_name,
     )
+
+
+def _dispersion_groups(
+    residual: ResidualGroups | None, frame: pd.DataFrame, families: RowFamilies
+) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Residual-variance group codes of the Gaussian rows (-1 elsewhere) and their labels."""
+    gaussian = families.mask("gaussian")
+    codes = np.where(gaussian, 0, -1).astype(np.intp)
+    if residual is None:
+        return codes, ("Residual",) if gaussian.any() else ()
+    if not gaussian.any():
+        raise SpecError(
+            f"Residual variance groups '{residual.text}' apply to Gaussian rows, but the model "
+            "has none. Remove the '~~' statement (binomial and Poisson rows have no residual "
+            "variance)."
+        )
+    if residual.selector is not None:
+        selected = frame[residual.selector].to_numpy(dtype=float) != 0
+        missing = gaussian & ~selected
+        if missing.any():
+            raise DataError(
+                f"{missing.sum()} Gaussian row(s) (index {_row_labels(frame, missing)}) have "
+                f"'{residual.selector}' = 0 in '{residual.text}', so they would have no residual "
+                "variance. Mark every Gaussian row, or write '(1 | "
+                f"{residual.group_name})'."
+            )
+    keys = [as_categorical(frame[c]) for c in residual.group]
+    key_codes = np.column_stack([np.asarray(k.codes) for k in keys])
+    used, inverse = np.unique(key_codes[gaussian], axis=0, return_inverse=True)
+    codes[gaussian] = inverse.ravel()
+    level_labels = tuple(":".join(str(k.categories[c]) for k, c in zip(keys, row))
+                         for row in used)
+    return codes, level_labels
+
+
+def _row_labels(frame: pd.DataFrame, mask: np.ndarray, shown: int = 5) -> str:
+    """The DataFrame index labels of the first rows in ``mask``, for error messages."""
+    labels = [str(v) for v in frame.index[mask][:shown]]
+    return ", ".join(labels) + (" ..." if mask.sum() > shown else "")
 
 
 def _expr_names(expr: Expr | None) -> list[str]:
@@ -145,8 +192,21 @@ def _model_matrix(formula: str, frame: pd.DataFrame) -> tuple[np.ndarray, list[s
     order = sorted(slices, key=lambda t: (len(t.factors), written.index(t)))
     columns = np.concatenate([np.arange(slices[t].start, slices[t].stop) for t in order]
                              or [np.zeros(0, dtype=int)])
-    names = r_names(matrix.design_info.column_names)
+    names = _r_interaction_order(r_names(matrix.design_info.column_names),
+                                 formula_variables(formula))
     return np.asarray(matrix)[:, columns], [names[j] for j in columns]
+
+
+def _r_interaction_order(names: list[str], variables: list[str]) -> list[str]:
+    """Name interaction columns as R does, their variables in order of first appearance in
+    the formula: '(age*bus):chd' after 'chd' gives 'chd:age', not 'age:chd'."""
+    rank = {v: i for i, v in enumerate(variables)}
+
+    def position(part: str) -> int:
+        match = _LEADING_NAME.match(part)
+        return rank.get(match.group(1), len(rank)) if match else len(rank)
+
+    return [":".join(sorted(n.split(":"), key=position)) if ":" in n else n for n in names]
 
 
 def _check_rank(X: np.ndarray, names: list[str]) -> None:

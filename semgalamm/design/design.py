@@ -123,6 +123,9 @@ class Design:
     with ``fixed_names``; ``fixed_latent`` gives, per column, the latent whose row loading
     multiplies it (or None). ``blocks``: the random-effects blocks of Z. ``loadings``: the map
     lambda -> row loadings (None when the model has no latent variables).
+    ``dispersion_group``: the residual-variance group of every Gaussian row (-1 for rows of
+    families without a dispersion), labelled by ``dispersion_levels`` (the first is the
+    reference of the SD ratios) of the grouping ``dispersion_by`` (None: one residual variance).
     """
 
     y: FloatArray
@@ -134,7 +137,10 @@ class Design:
     fixed_latent: tuple[int | None, ...]
     blocks: tuple[RandomBlock, ...]
     families: RowFamilies
+    dispersion_group: IntArray
+    dispersion_levels: tuple[str, ...]
     loadings: LoadingMap | None = None
+    dispersion_by: str | None = None
 
     @property
     def n(self) -> int:
@@ -147,6 +153,11 @@ class Design:
     @property
     def q(self) -> int:
         return sum(b.k * b.n_levels for b in self.blocks)
+
+    @property
+    def n_dispersion(self) -> int:
+        """Number of residual variances (groups of Gaussian rows)."""
+        return len(self.dispersion_levels)
 
     @property
     def n_lambda(self) -> int:

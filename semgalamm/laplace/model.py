@@ -1,8 +1,9 @@
 """A design bound to its Laplace objective and parameter layout: deviance(x) for the optimizer.
 
-All-Gaussian models use the profiled objective (outer parameters theta, lambda); any other
-family mix uses the Laplace GLMM objective (theta, beta, lambda and, for Gaussian rows among
-other families, the log residual SD).
+All-Gaussian models use the profiled objective (outer parameters theta, lambda and the log
+residual SD ratios of variance groups 2..G to group 1); any other family mix uses the Laplace
+GLMM objective (theta, beta, lambda and, for Gaussian rows among other families, the log
+residual SD of each variance group).
 """
 
 from __future__ import annotations
@@ -48,6 +49,15 @@ def _glm_start(design: Design, max_iter: int = 25) -> tuple[FloatArray, FloatArr
     return beta, np.where(np.isfinite(se) & (se > 0), se, 1.0)
 
 
+def _log_sd_start(design: Design) -> FloatArray:
+    """log residual SD of each variance group of Gaussian rows around the GLM start."""
+    beta = _glm_start(design)[0]
+    resid = design.y - design.offset - design.X(design.row_loadings(_lambda_start(design))) @ beta
+    groups = design.dispersion_group
+    sds = [np.sqrt(np.mean(resid[groups == g] ** 2)) for g in range(design.n_dispersion)]
+    return np.log(np.maximum(sds, 1e-4))
+
+
 def _lambda_start(design: Design) -> FloatArray:
     return design.loadings.lambda_start if design.loadings is not None else np.zeros(0)
 
@@ -83,10 +93,15 @@ class LaplaceModel:
         kinds.append(("lambda", len(lambda_names)))
         names += list(lambda_names)
         lower.append(np.full(len(lambda_names), -np.inf))
-        if not design.families.all_gaussian and design.families.mask("gaussian").any():
-            kinds.append(("log_sigma", 1))
-            names.append("log(sigma)")
-            lower.append(np.full(1, -np.inf))
+        levels = design.dispersion_levels
+        if design.families.all_gaussian and len(levels) > 1:
+            kinds.append(("log_sd_ratio", len(levels) - 1))
+            names += [f"log(sd ratio {level})" for level in levels[1:]]
+            lower.append(np.full(len(levels) - 1, -np.inf))
+        elif not design.families.all_gaussian and levels:
+            kinds.append(("log_sigma", len(levels)))
+            names += ["log(sigma)"] if len(levels) == 1 else [f"log(sigma {lv})" for lv in levels]
+            lower.append(np.full(len(levels), -np.inf))
         low = np.concatenate(lower)
         layout = ParameterLayout(tuple(kinds), tuple(names), low, np.full(low.size, np.inf))
         scale = np.ones(low.size)
@@ -100,8 +115,12 @@ class LaplaceModel:
             "theta": self.design.theta_start(),
             "beta": _glm_start(self.design)[0] if "beta" in dict(self.layout.kinds) else None,
             "lambda": _lambda_start(self.design),
-            "log_sigma": np.zeros(1),
         }
+        kinds = dict(self.layout.kinds)
+        if "log_sigma" in kinds or "log_sd_ratio" in kinds:
+            log_sd = _log_sd_start(self.design)
+            values["log_sigma"] = log_sd
+            values["log_sd_ratio"] = log_sd[1:] - log_sd[0]
         for kind, given in (user or {}).items():
             size = dict(self.layout.kinds).get(kind)
             if size is None or len(given) != size:
@@ -112,18 +131,26 @@ class LaplaceModel:
             values[kind] = np.asarray(given, dtype=float)
         return np.concatenate([values[kind] for kind, _ in self.layout.kinds])
 
-    def _phi(self, parts: dict[str, FloatArray]) -> FloatArray:
-        phi = np.ones(self.design.n)
+    def row_log_sd(self, parts: dict[str, FloatArray]) -> FloatArray:
+        """log of each Gaussian row's residual SD (for the profiled objective relative to the
+        reference group, whose sigma is profiled out); 0 for rows of other families."""
         if "log_sigma" in parts:
-            phi[self.design.families.mask("gaussian")] = np.exp(2 * parts["log_sigma"][0])
-        return phi
+            by_group = parts["log_sigma"]
+        elif "log_sd_ratio" in parts:
+            by_group = np.concatenate([[0.0], parts["log_sd_ratio"]])
+        else:
+            return np.zeros(self.design.n)
+        groups = self.design.dispersion_group
+        return np.where(groups >= 0, by_group[np.maximum(groups, 0)], 0.0)
 
     def state(self, x: FloatArray) -> LaplaceState:
         parts = self.layout.unpack(np.asarray(x, dtype=float))
+        log_sd = self.row_log_sd(parts)
         if isinstance(self.objective, ProfiledGaussian):
-            return self.objective.evaluate(parts["theta"], parts["lambda"])
+            weights = self.design.weights * np.exp(-2.0 * log_sd)
+            return self.objective.evaluate(parts["theta"], parts["lambda"], weights)
         return self.objective.evaluate(parts["theta"], parts["beta"], parts["lambda"],
-                                       self._phi(parts))
+                                       np.exp(2.0 * log_sd))
 
     def deviance(self, x: FloatArray) -> float:
         return self.state(x).deviance
@@ -132,21 +159,21 @@ class LaplaceModel:
         """Covariance of the estimates of beta and lambda: the inverse of the observed
         information (half the Hessian of the deviance) over all parameters."""
         d = self.design
-        parts = self.layout.unpack(x)
-        n_beta, n_lambda = d.p, d.n_lambda
+        n_beta = d.p
         if isinstance(self.objective, ProfiledGaussian):
             objective = self.objective
-            n_theta = parts["theta"].size
-            full = np.concatenate([parts["theta"], state.lam, state.beta,
-                                   [np.log(state.sigma)]])
+            n_outer = x.size  # theta, lambda, log SD ratios: the layout's order
+            full = np.concatenate([x, state.beta, [np.log(state.sigma)]])
 
             def deviance(z: FloatArray) -> float:
+                outer = self.layout.unpack(z[:n_outer])
+                weights = d.weights * np.exp(-2.0 * self.row_log_sd(outer))
                 return objective.full_deviance(
-                    z[:n_theta], z[n_theta:n_theta + n_lambda],
-                    z[n_theta + n_lambda:n_theta + n_lambda + n_beta], float(np.exp(z[-1])))
+                    outer["theta"], outer["lambda"], z[n_outer:n_outer + n_beta],
+                    float(np.exp(z[-1])), weights)
 
-            order = [*range(n_theta + n_lambda, n_theta + n_lambda + n_beta),
-                     *range(n_theta, n_theta + n_lambda)]
+            lam = self.layout.slices()["lambda"]
+            order = [*range(n_outer, n_outer + n_beta), *range(lam.start, lam.stop)]
         else:
             full = x
             deviance = self.deviance

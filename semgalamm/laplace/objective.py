@@ -4,7 +4,9 @@ Two objectives share the random-effects system of ``cholmod.py``:
 
 ``ProfiledGaussian`` (all rows Gaussian with identity link): beta and sigma^2 are profiled out
 in closed form as in lme4 (Bates et al. 2015, eqs. 34 and 41), so the outer parameters are
-theta (relative covariance factors) and lambda (loadings). With prior weights w,
+theta (relative covariance factors), lambda (loadings) and the residual SD ratios of variance
+groups (nlme's varIdent), which enter as weights: row i has residual variance sigma^2 / w_i.
+With these weights w,
 
     -2 log L = log|H| - sum log w + n (1 + log(2 pi r^2 / n)),         H = A' W A + I
     -2 log L_R = log|H| + log|R_X|^2 - sum log w + (n - p)(1 + log(2 pi r^2 / (n - p)))
@@ -58,26 +60,26 @@ class ProfiledGaussian:
         self.design = design
         self.reml = reml
         self.system = RandomEffectsSystem(design)
-        self._log_weights = float(np.sum(np.log(design.weights)))
 
     def _factorize(
-        self, theta: FloatArray, lam: FloatArray
+        self, theta: FloatArray, lam: FloatArray, w: FloatArray
     ) -> tuple[FloatArray, FloatArray] | None:
-        """Factor H = A' W A + I at (theta, lambda); return (X(lambda), values of A) or None
+        """Factor H = A' W A + I at (theta, lambda, w); return (X(lambda), values of A) or None
         when the point is infeasible."""
         ell = self.design.row_loadings(lam)
         values = self.system.values(theta, ell)
-        if not self.system.factorize(values, self.design.weights):
+        if not self.system.factorize(values, w):
             return None
         return self.design.X(ell), values
 
-    def evaluate(self, theta: FloatArray, lam: FloatArray) -> LaplaceState:
+    def evaluate(self, theta: FloatArray, lam: FloatArray, w: FloatArray) -> LaplaceState:
+        """The profiled deviance at (theta, lambda) with row weights w."""
         d = self.design
-        factored = self._factorize(theta, lam)
+        factored = self._factorize(theta, lam, w)
         if factored is None:
             return self._failed(theta, lam)
         X, values = factored
-        w = d.weights
+        log_weights = float(np.sum(np.log(w)))
         XY = np.column_stack([X, d.y - d.offset])
         rhs = self.system.weighted_At_times(np.sqrt(w)[:, None] * XY)
         C = self.system.solve(rhs)
@@ -97,10 +99,10 @@ class ProfiledGaussian:
         if self.reml:
             ld_rx2 = 2.0 * float(np.sum(np.log(np.diag(chol_xx[0]))))
             dof = n - p
-            dev = logdet + ld_rx2 - self._log_weights + dof * (1 + np.log(2 * np.pi * pwrss / dof))
+            dev = logdet + ld_rx2 - log_weights + dof * (1 + np.log(2 * np.pi * pwrss / dof))
             sigma2 = pwrss / dof
         else:
-            dev = logdet - self._log_weights + n * (1 + np.log(2 * np.pi * pwrss / n))
+            dev = logdet - log_weights + n * (1 + np.log(2 * np.pi * pwrss / n))
             sigma2 = pwrss / n
         sigma = float(np.sqrt(sigma2))
         nu = d.offset + X @ beta + self.system.times(values, u)
@@ -112,22 +114,20 @@ class ProfiledGaussian:
                             np.full(self.design.n, np.nan), np.nan, converged=False)
 
     def full_deviance(
-        self, theta: FloatArray, lam: FloatArray, beta: FloatArray, sigma: float
+        self, theta: FloatArray, lam: FloatArray, beta: FloatArray, sigma: float, w: FloatArray
     ) -> float:
-        """-2 log L at given beta and sigma (not profiled), for Hessians over all parameters.
-
-        Uses r^2(beta) = r^2(beta^) + (beta - beta^)' R_X'R_X (beta - beta^) (ML only).
-        """
+        """-2 log L at given beta and sigma (not profiled), for Hessians over all parameters
+        (ML only)."""
         d = self.design
-        factored = self._factorize(theta, lam)
+        factored = self._factorize(theta, lam, w)
         if factored is None:
             return np.inf
-        X, w = factored[0], d.weights
+        X = factored[0]
         resid = d.y - d.offset - X @ beta
         rhs = self.system.weighted_At_times(np.sqrt(w) * resid)
         u = self.system.solve(rhs)
         r2 = float(resid @ (w * resid) - rhs @ u)
-        return (self.system.logdet() - self._log_weights
+        return (self.system.logdet() - float(np.sum(np.log(w)))
                 + d.n * np.log(2 * np.pi * sigma**2) + r2 / sigma**2)
 
 

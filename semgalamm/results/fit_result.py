@@ -35,11 +35,13 @@ class FitResult:
     laplace: LaplaceModel = field(repr=False)
     optimizer: OptResult = field(repr=False)
     state: LaplaceState = field(repr=False)
+    rows: pd.Index = field(repr=False)
 
     @classmethod
     def from_fit(cls, model: str, syntax: ModelSyntax, spec: ModelSpec,
-                 laplace: LaplaceModel, opt: OptResult) -> FitResult:
-        return cls(model, syntax, spec, laplace, opt, laplace.state(opt.x))
+                 laplace: LaplaceModel, opt: OptResult, rows: pd.Index) -> FitResult:
+        """``rows``: the index of the data rows the model was fitted to."""
+        return cls(model, syntax, spec, laplace, opt, laplace.state(opt.x), rows)
 
     # ------------------------------------------------------------------ fit statistics
     @property
@@ -62,9 +64,7 @@ class FitResult:
     @property
     def df(self) -> int:
         d = self.design
-        kinds = dict(self.laplace.layout.kinds)
-        n_sigma = 1 if self.laplace.profiled else int("log_sigma" in kinds)
-        return len(d.theta_names()) + d.p + d.n_lambda + n_sigma
+        return len(d.theta_names()) + d.p + d.n_lambda + d.n_dispersion
 
     @property
     def aic(self) -> float:
@@ -80,11 +80,40 @@ class FitResult:
 
     @property
     def sigma(self) -> float:
-        """Residual standard deviation of Gaussian rows (nan if there are none)."""
-        if self.laplace.profiled:
-            return self.state.sigma
+        """Residual standard deviation of Gaussian rows, of the reference (first) group when
+        it differs by group (nan if there are no Gaussian rows)."""
+        sds = self._group_sigma()
+        return float(sds[0]) if sds.size else float("nan")
+
+    def _group_sigma(self) -> np.ndarray:
+        """Residual SD of each variance group of Gaussian rows."""
         parts = self.laplace.layout.unpack(self.optimizer.x)
-        return float(np.exp(parts["log_sigma"][0])) if "log_sigma" in parts else float("nan")
+        if "log_sigma" in parts:
+            return np.exp(parts["log_sigma"])
+        if not self.laplace.profiled:
+            return np.zeros(0)
+        ratios = np.exp(parts.get("log_sd_ratio", np.zeros(0)))
+        return self.state.sigma * np.concatenate([[1.0], ratios])
+
+    def _row_sigma(self) -> np.ndarray:
+        """Residual SD of every row (nan for rows of families without one)."""
+        groups = self.design.dispersion_group
+        sds = self._group_sigma()
+        return np.where(groups >= 0, sds[np.maximum(groups, 0)] if sds.size else np.nan, np.nan)
+
+    def residual_sd(self) -> pd.DataFrame:
+        """Residual SD of Gaussian rows by variance group (``y ~~ (1 | item)``): the SD, and
+        the SD and variance ratios to the first (reference) group, as nlme's varIdent."""
+        sds = self._group_sigma()
+        d = self.design
+        frame = pd.DataFrame({
+            "sd": sds,
+            "sd_ratio": sds / sds[0] if sds.size else sds,
+            "variance_ratio": (sds / sds[0]) ** 2 if sds.size else sds,
+            "rows": np.bincount(d.dispersion_group[d.dispersion_group >= 0],
+                                minlength=sds.size),
+        }, index=pd.Index(list(d.dispersion_levels), name=d.dispersion_by or "group"))
+        return frame
 
     @property
     def theta(self) -> pd.Series:
@@ -194,9 +223,21 @@ class FitResult:
         return self.state.nu.copy()
 
     def fitted(self) -> np.ndarray:
-        """Fitted means on the response scale (binomial: probabilities)."""
+        """Fitted means on each row's response scale, through the inverse link of the row's
+        family (binomial: probabilities; Poisson: counts; Gaussian: the mean)."""
         d = self.design
         return d.families.mean(self.state.nu, np.ones(d.n))
+
+    def fitted_table(self) -> pd.DataFrame:
+        """One row per observation, indexed like the data: its family, response (binomial as
+        a proportion), fitted mean on the response scale, linear predictor and Pearson
+        residual."""
+        d = self.design
+        names = np.array([f.name for f in d.families.families])[d.families.codes]
+        return pd.DataFrame({
+            "family": names, "response": d.y / d.trials, "fitted": self.fitted(),
+            "linear_predictor": self.linear_predictor(), "pearson": self.residuals("pearson"),
+        }, index=self.rows)
 
     def residuals(self, type: str = "response") -> np.ndarray:
         """Residuals: "response" (y - mu, binomial on the proportion scale), "pearson" or
@@ -209,8 +250,7 @@ class FitResult:
         if type == "response":
             return raw
         var = fam.variance(self.state.nu, np.ones(d.n)) / d.trials
-        sigma2 = self.sigma**2 if np.isfinite(self.sigma) else 1.0
-        var = np.where(fam.mask("gaussian"), sigma2, var)
+        var = np.where(fam.mask("gaussian"), self._row_sigma() ** 2, var)
         if type == "pearson":
             return raw / np.sqrt(var)
         if type == "deviance":

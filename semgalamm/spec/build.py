@@ -20,6 +20,7 @@ from semgalamm.spec.model_spec import (
     LoadingSpec,
     ModelSpec,
     RandomSpec,
+    ResidualGroups,
     ResponseSpec,
 )
 from semgalamm.syntax.nodes import (
@@ -31,6 +32,7 @@ from semgalamm.syntax.nodes import (
     Intercept,
     Measurement,
     ModelSyntax,
+    Name,
     RandomTerm,
     Regression,
     SmoothTerm,
@@ -58,6 +60,7 @@ def build_spec(syntax: ModelSyntax) -> ModelSpec:
     regressions = [s for s in syntax.statements if isinstance(s, Regression)]
     latents = tuple(dict.fromkeys(m.latent for m in measurements))
     zero_covariances: set[frozenset[str]] = set()
+    residual_statements: list[Covariance] = []
 
     for statement in syntax.statements:
         if isinstance(statement, Unsupported):
@@ -73,7 +76,10 @@ def build_spec(syntax: ModelSyntax) -> ModelSpec:
                 "constraints between loadings."
             )
         if isinstance(statement, Covariance):
-            zero_covariances |= _covariances(statement, latents)
+            if any(isinstance(t, RandomTerm) for t in statement.terms):
+                residual_statements.append(statement)
+            else:
+                zero_covariances |= _covariances(statement, latents)
 
     loadings = tuple(ld for m in measurements for ld in _loadings(m))
     responses = [r for r in regressions if _lhs_name(r) not in latents]
@@ -110,13 +116,29 @@ def build_spec(syntax: ModelSyntax) -> ModelSpec:
             )
         _check_identified(latent, loadings)
     random.extend(_merge_latent_blocks(latent_random, zero_covariances))
+    response = _response(response_statement)
+    if len(residual_statements) > 1:
+        raise SpecError(
+            f"The residual variance groups are given twice ({_where(residual_statements[1].span)})"
+            "; write one statement, e.g. 'y ~~ (1 | item)'."
+        )
+    residual = None
+    for statement in residual_statements:
+        if statement.lhs != response.name:
+            raise SpecError(
+                f"'{statement.lhs} ~~ ...' ({_where(statement.span)}): residual variance groups "
+                f"belong to the observed response; write '{response.name} ~~ "
+                f"{statement.terms[0].text}'."
+            )
+        residual = residual_groups(statement)
     return ModelSpec(
-        response=_response(response_statement),
+        response=response,
         fixed=tuple(fixed),
         random=tuple(random),
         loadings=loadings,
         latents=latents,
         smooths=tuple(smooths),
+        residual=residual,
     )
 
 
@@ -174,6 +196,32 @@ def _check_identified(latent: str, loadings: tuple[LoadingSpec, ...]) -> None:
             f"The latent variable '{latent}' has no fixed loading and a free variance, so its "
             "scale is not identified. Fix one loading (e.g. '1*item[1]') or remove 'NA*'."
         )
+
+
+def residual_groups(statement: Covariance) -> ResidualGroups:
+    """``y ~~ (1 | g)`` or ``y ~~ (0 + selector | g)``: Gaussian residual variances by group."""
+    if len(statement.terms) != 1 or not isinstance(statement.terms[0], RandomTerm):
+        raise SpecError(
+            f"Residual variance groups ({_where(statement.span)}) take one term '(1 | group)', "
+            "as in 'y ~~ (1 | item)'; for groups defined by two columns write '(1 | a:b)'."
+        )
+    term = statement.terms[0]
+    selector = None
+    if term.terms:
+        if term.intercept is not False or len(term.terms) != 1 or \
+                not isinstance(term.terms[0].expr, Name):
+            raise SpecError(
+                f"'{term.text}' ({_where(term.span)}): residual variance groups are written "
+                "'(1 | group)', or '(0 + indicator | group)' with a 0/1 column marking the rows "
+                "that have them."
+            )
+        selector = term.terms[0].expr.name
+    if len(term.groups) != 1:
+        raise SpecError(
+            f"'{term.text}' ({_where(term.span)}): residual variance groups need one grouping "
+            "factor; nesting '/' is not meaningful here. Use '(1 | a:b)' for the combinations."
+        )
+    return ResidualGroups(term.groups[0], selector, term.text)
 
 
 def _covariances(statement: Covariance, latents: tuple[str, ...]) -> set[frozenset[str]]:

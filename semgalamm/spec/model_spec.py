@@ -74,13 +74,32 @@ class FixedPart:
 
 
 @dataclass(frozen=True)
+class ResidualGroups:
+    """Residual variances of Gaussian rows that differ by group (nlme's ``varIdent``, galamm's
+    ``dispformula``), written ``y ~~ (1 | item)``.
+
+    ``group``: the columns whose interaction defines the groups; ``selector``: a column whose
+    nonzero rows carry the groups (galamm's ``(0 + isgauss | grp)``), or None for all Gaussian
+    rows.
+    """
+
+    group: tuple[str, ...]
+    selector: str | None
+    text: str
+
+    @property
+    def group_name(self) -> str:
+        return ":".join(self.group)
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """The meaning of a model string.
 
     response: the observed response; fixed: fixed-effect formulas (the response's own and each
     latent's); random: random-effects blocks; loadings: every loading (fixed or free) of every
     latent; latents: latent names in the order defined; smooths: smooth terms (with the latent
-    they belong to, or None).
+    they belong to, or None); residual: residual variance groups (None: one residual variance).
     """
 
     response: ResponseSpec
@@ -89,6 +108,7 @@ class ModelSpec:
     loadings: tuple[LoadingSpec, ...]
     latents: tuple[str, ...]
     smooths: tuple[tuple[SmoothTerm, str | None], ...] = ()
+    residual: ResidualGroups | None = None
 
     @property
     def indicator_variables(self) -> tuple[str, ...]:

@@ -253,10 +253,11 @@ class CovarianceTerm:
 
 @dataclass(frozen=True)
 class Covariance:
-    """``lhs ~~ rhs + rhs``: a (residual) variance or covariance."""
+    """``lhs ~~ rhs + rhs``: a (residual) variance or covariance; a random-term right-hand
+    side, ``y ~~ (1 | item)``, makes the residual variance of ``y`` differ by ``item``."""
 
     lhs: str
-    terms: tuple[CovarianceTerm, ...]
+    terms: tuple[CovarianceTerm | RandomTerm, ...]
     span: SourceSpan
 
 

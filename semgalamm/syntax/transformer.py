@@ -249,8 +249,10 @@ class ModelTransformer(Transformer):
 
     covariance_terms = indicators
 
-    def covariance_term(self, meta: Meta, *children: Any) -> CovarianceTerm:
+    def covariance_term(self, meta: Meta, *children: Any) -> CovarianceTerm | RandomTerm:
         *parts, variable = children
+        if isinstance(variable, RandomTerm):
+            return variable
         return CovarianceTerm(str(variable), self._modifier(parts), _span(meta))
 
     # ----------------------------------------------------------------- modifiers
