@@ -17,10 +17,12 @@ from semgalamm.errors import (
     SpecError,
     UnsupportedError,
 )
+from semgalamm.results.anova import anova
 from semgalamm.results.fit_result import FitResult
 
 __all__ = [
     "fit",
+    "anova",
     "load_dataset",
     "FitResult",
     "SemgalammError",

@@ -13,7 +13,12 @@ from dataclasses import replace
 import pandas as pd
 
 from semgalamm.design.build import build_design
-from semgalamm.design.row_families import FamilyArg, check_response, resolve_families
+from semgalamm.design.row_families import (
+    FamilyArg,
+    check_response,
+    family_table,
+    resolve_families,
+)
 from semgalamm.errors import ConvergenceWarning, DataError, SingularFitWarning, SpecError
 from semgalamm.laplace.model import LaplaceModel
 from semgalamm.optimize import minimize_deviance
@@ -81,7 +86,8 @@ def fit(
     x0 = laplace.start(start)
     opt = minimize_deviance(laplace.deviance, x0, laplace.layout, verbose=verbose,
                             scale=laplace.scale)
-    result = FitResult.from_fit(model, syntax, spec, laplace, opt, data.index)
+    result = FitResult.from_fit(model, syntax, spec, laplace, opt, data.index,
+                                family_table(families, data, spec))
     _warn(result)
     return result
 

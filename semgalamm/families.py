@@ -35,8 +35,7 @@ class Family:
         """Return a mask of rows whose response lies outside the family's support."""
         finite = np.isfinite(y)
         if self.name == "binomial":
-            integral = np.isclose(y, np.round(y)) | (trials == 1)
-            return ~finite | (y < 0) | (y > trials) | ~integral
+            return ~finite | (y < 0) | (y > trials) | ~np.isclose(y, np.round(y))
         if self.name == "poisson":
             return ~finite | (y < 0) | ~np.isclose(y, np.round(y))
         return ~finite

@@ -44,14 +44,14 @@ def test_negative_count_for_poisson(sleep):
     sleep["count"] = 1
     sleep.loc[5, "count"] = -2
     with pytest.raises(DataError,
-                       match=r"1 poisson row\(s\) \(positions 5\).*non-negative integer"):
+                       match=r"1 poisson row\(s\) \(index 5\).*non-negative integer"):
         semgalamm.fit("count ~ Days + (1 | Subject)", sleep, family="poisson")
 
 
 def test_binomial_response_outside_unit_interval(sleep):
     sleep["hit"] = 0
     sleep.loc[2, "hit"] = 2
-    with pytest.raises(DataError, match=r"binomial row\(s\) \(positions 2\).*between 0 and the "
+    with pytest.raises(DataError, match=r"binomial row\(s\) \(index 2\).*between 0 and the "
                                         "number of trials"):
         semgalamm.fit("hit ~ Days + (1 | Subject)", sleep, family="binomial")
 

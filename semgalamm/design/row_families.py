@@ -123,3 +123,18 @@ def check_response(design: Design, rows: pd.Index) -> None:
                 f"{' ...' if bad.sum() > 5 else ''}) is outside the family's support: "
                 f"{family.support_text()}. Check the response column or the family."
             )
+
+
+def family_table(families: RowFamilies, data: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
+    """One row per family: its link, number of rows, and the indicator levels
+    (``item[chd]``) whose rows it covers, for summaries of mixed-response fits."""
+    rows = []
+    for code, fam in enumerate(families.families):
+        mask = families.codes == code
+        indicators = [
+            f"{column}[{level}]"
+            for column in spec.indicator_variables
+            for level in pd.unique(data.loc[mask, column].astype(str))
+        ]
+        rows.append((fam.name, fam.link, int(mask.sum()), " ".join(indicators)))
+    return pd.DataFrame(rows, columns=["family", "link", "rows", "indicators"])

@@ -27,6 +27,8 @@ class FitResult:
     ----------
     model: the model string.  spec: its meaning (ModelSpec).  optimizer: the OptResult.
     loglik, deviance (-2 loglik), aic, bic, nobs, df (number of estimated parameters).
+    rows: the index of the data rows used.  families: each family with its link, number of
+    rows and the indicators it covers.
     """
 
     model: str
@@ -36,12 +38,14 @@ class FitResult:
     optimizer: OptResult = field(repr=False)
     state: LaplaceState = field(repr=False)
     rows: pd.Index = field(repr=False)
+    families: pd.DataFrame = field(repr=False)
 
     @classmethod
-    def from_fit(cls, model: str, syntax: ModelSyntax, spec: ModelSpec,
-                 laplace: LaplaceModel, opt: OptResult, rows: pd.Index) -> FitResult:
-        """``rows``: the index of the data rows the model was fitted to."""
-        return cls(model, syntax, spec, laplace, opt, laplace.state(opt.x), rows)
+    def from_fit(cls, model: str, syntax: ModelSyntax, spec: ModelSpec, laplace: LaplaceModel,
+                 opt: OptResult, rows: pd.Index, families: pd.DataFrame) -> FitResult:
+        """``rows``: the index of the data rows the model was fitted to; ``families``: the
+        family table (family, link, rows, indicators)."""
+        return cls(model, syntax, spec, laplace, opt, laplace.state(opt.x), rows, families)
 
     # ------------------------------------------------------------------ fit statistics
     @property
@@ -185,7 +189,8 @@ class FitResult:
 
     def varcorr(self) -> pd.DataFrame:
         """Variance components: one row per variance (sd filled) and per covariance
-        (correlation filled), then the residual variance for Gaussian rows."""
+        (correlation filled), then the residual variance of Gaussian rows (one per variance
+        group, term1 naming the group)."""
         rows = []
         for block, cov in zip(self.design.blocks, self._block_covariances()):
             sd = np.sqrt(np.diag(cov))
@@ -196,8 +201,10 @@ class FitResult:
                     corr = cov[i, j] / (sd[i] * sd[j]) if sd[i] * sd[j] > 0 else np.nan
                     rows.append((block.group, block.columns[j], block.columns[i], cov[i, j],
                                  np.nan, corr))
-        if np.isfinite(self.sigma):
-            rows.append(("Residual", None, None, self.sigma**2, self.sigma, np.nan))
+        grouped = self.design.dispersion_by is not None
+        for level, sd in zip(self.design.dispersion_levels, self._group_sigma()):
+            rows.append(("Residual", f"{self.design.dispersion_by}={level}" if grouped else None,
+                         None, sd**2, sd, np.nan))
         return pd.DataFrame(rows, columns=["group", "term1", "term2", "variance", "sd",
                                            "correlation"])
 

@@ -29,8 +29,11 @@ def _title(fit: FitResult) -> str:
                 else "Generalized GALAMM")
     method = "REML" if fit.laplace.reml else "maximum likelihood"
     approx = "" if fit.laplace.profiled else " (Laplace approximation)"
-    family = ", ".join(f"{f.name} ({f.link})" for f in fams)
-    return f"{kind} fit by {method}{approx}\n Family: {family}"
+    title = f"{kind} fit by {method}{approx}"
+    if len(fams) == 1:
+        return f"{title}\n Family: {fams[0].name} ({fams[0].link})"
+    table = fit.families.rename(columns=str.capitalize).to_string(index=False)
+    return f"{title}\n Families:\n" + "\n".join("  " + line for line in table.splitlines())
 
 
 def coefficient_table(fit: FitResult) -> pd.DataFrame:
@@ -67,6 +70,9 @@ def format_summary(fit: FitResult) -> str:
     lines += ["Random effects:", _varcorr_text(vc)]
     groups = ", ".join(f"{b.group}, {b.n_levels}" for b in fit.design.blocks)
     lines += [f"Number of obs: {fit.nobs}, groups:  {groups}", ""]
+    if fit.design.dispersion_by is not None:
+        lines += [f"Residual standard deviation by {fit.design.dispersion_by}:",
+                  _table(fit.residual_sd().drop(columns="rows")), ""]
     lines += ["Fixed effects:", _table(coefficient_table(fit))]
     if not fit.converged:
         lines += ["", f"Warning: the optimizer did not converge ({fit.optimizer.message})."]
