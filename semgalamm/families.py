@@ -15,6 +15,7 @@ same vectorized code as single-family models.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from numpy.typing import NDArray
@@ -89,6 +90,14 @@ class RowFamilies:
                 out |= self.codes == code
         return out
 
+    @cached_property
+    def _rows(self) -> dict[str, slice | NDArray[np.intp]]:
+        """Per family present, its rows as an index: ``slice(None)`` when it has every row
+        (a view, no copy), else their positions. Computed once: evaluated in every step."""
+        if self.is_single:
+            return {self.families[0].name: slice(None)}
+        return {f.name: np.flatnonzero(self.mask(f.name)) for f in self.families}
+
     @property
     def all_gaussian(self) -> bool:
         return all(f.name == "gaussian" for f in self.families)
@@ -96,20 +105,20 @@ class RowFamilies:
     def mean(self, nu: FloatArray, trials: FloatArray) -> FloatArray:
         """mu = g^{-1}(nu), on the response (count) scale."""
         mu = nu.copy()
-        b = self.mask("binomial")
-        mu[b] = trials[b] * expit(nu[b])
-        p = self.mask("poisson")
-        mu[p] = np.exp(nu[p])
+        if (b := self._rows.get("binomial")) is not None:
+            mu[b] = trials[b] * expit(nu[b])
+        if (p := self._rows.get("poisson")) is not None:
+            mu[p] = np.exp(nu[p])
         return mu
 
     def variance(self, nu: FloatArray, trials: FloatArray) -> FloatArray:
         """b''(nu) per row (times trials for binomial): the Fisher weight before w/phi."""
         v = np.ones_like(nu)
-        b = self.mask("binomial")
-        pb = expit(nu[b])
-        v[b] = trials[b] * pb * (1.0 - pb)
-        p = self.mask("poisson")
-        v[p] = np.exp(nu[p])
+        if (b := self._rows.get("binomial")) is not None:
+            pb = expit(nu[b])
+            v[b] = trials[b] * pb * (1.0 - pb)
+        if (p := self._rows.get("poisson")) is not None:
+            v[p] = np.exp(nu[p])
         return v
 
     def loglik(
@@ -122,18 +131,15 @@ class RowFamilies:
     ) -> FloatArray:
         """log f(y_i | nu_i) per row, with all normalizing constants."""
         out = np.empty_like(nu)
-        g = self.mask("gaussian")
-        if g.any():
+        if (g := self._rows.get("gaussian")) is not None:
             var = phi[g] / weights[g]
             out[g] = -0.5 * ((y[g] - nu[g]) ** 2 / var + np.log(2.0 * np.pi * var))
-        b = self.mask("binomial")
-        if b.any():
+        if (b := self._rows.get("binomial")) is not None:
             yb, nb, eb = y[b], trials[b], nu[b]
             log1pexp = np.logaddexp(0.0, eb)
             const = gammaln(nb + 1.0) - gammaln(yb + 1.0) - gammaln(nb - yb + 1.0)
             out[b] = weights[b] * (yb * eb - nb * log1pexp) + const
-        p = self.mask("poisson")
-        if p.any():
+        if (p := self._rows.get("poisson")) is not None:
             yp, ep = y[p], nu[p]
             out[p] = weights[p] * (yp * ep - np.exp(ep)) - gammaln(yp + 1.0)
         return out
