@@ -152,3 +152,15 @@ def test_latent_random_slope_and_nested_levels():
     blocks = _blocks("f =~ 1*i[1] + i[2]; f ~ (1 + time | id/tp); y ~ i")
     assert [(b.group, b.parts) for b in blocks] == [
         (("id",), (("1 + time", "f"),)), (("id", "tp"), (("1 + time", "f"),))]
+
+
+@pytest.mark.parametrize("statement, message", [
+    ("y ~~ (1 | a/b)", r"one grouping factor; nesting '/'"),
+    ("y ~~ (x | item)", r"'\(1 \| group\)', or '\(0 \+ indicator \| group\)'"),
+    ("y ~~ (1 | a) + (1 | b)", r"take one term '\(1 \| group\)'"),
+    ("z ~~ (1 | item)", r"belong to the observed response; write 'y ~~ \(1 \| item\)'"),
+    ("y ~~ (1 | item); y ~~ (1 | tp)", r"given twice \(line 1, column 35\)"),
+])
+def test_residual_variance_group_errors(statement, message):
+    with pytest.raises(SpecError, match=message):
+        semgalamm.fit(f"y ~ x + (1 | id); {statement}", pd.DataFrame())

@@ -237,6 +237,11 @@ FORMS = [
     ("variance label", "x1 ~~ v*x1", (cov("x1", cvt("x1", label="v")),)),
     ("covariance sum", "f1 ~~ f2 + NA*f3", (cov("f1", cvt("f2"), cvt("f3", free=True)),)),
     ("covariance cross", "a + b ~~ c", (cov("a", cvt("c")), cov("b", cvt("c")))),
+    ("residual variance groups", "y ~~ (1 | item)",
+     (cov("y", rnd("(1 | item)", (("item",),), intercept=True)),)),
+    ("residual variance groups, selector", "y ~~ (0 + g | a:b)",
+     (cov("y", rnd("(0 + g | a:b)", (("a", "b"),), terms=(fx(Name("g"), "g"),),
+                   intercept=False)),)),
     # ------------------------------------------------------------ := == < >
     ("definition", "ab := a*b",
      (Definition("ab", op("*", N("a"), N("b")), "a*b", None),)),
