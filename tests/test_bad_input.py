@@ -159,7 +159,7 @@ def test_latent_random_slope_and_nested_levels():
     ("y ~~ (x | item)", r"'\(1 \| group\)', or '\(0 \+ indicator \| group\)'"),
     ("y ~~ (1 | a) + (1 | b)", r"take one term '\(1 \| group\)'"),
     ("z ~~ (1 | item)", r"belong to the observed response; write 'y ~~ \(1 \| item\)'"),
-    ("y ~~ (1 | item); y ~~ (1 | tp)", r"given twice \(line 1, column 35\)"),
+    ("y ~~ (1 | item); y ~~ (1 | tp)", r"given twice \(line 1, column 36\)"),
 ])
 def test_residual_variance_group_errors(statement, message):
     with pytest.raises(SpecError, match=message):
