@@ -39,13 +39,14 @@ class Family:
             return ~finite | (y < 0) | (y > trials) | ~np.isclose(y, np.round(y))
         if self.name == "poisson":
             return ~finite | (y < 0) | ~np.isclose(y, np.round(y))
-        return ~finite
+        return ~finite | ~np.isclose(trials, 1.0)
 
     def support_text(self) -> str:
         return {
             "binomial": "counts between 0 and the number of trials (0/1 for binary data)",
             "poisson": "non-negative integer counts",
-        }.get(self.name, "finite numbers")
+        }.get(self.name, "finite numbers (and, with cbind(successes, failures), successes + "
+                          "failures = 1, so that the first column is the Gaussian response)")
 
 
 GAUSSIAN = Family("gaussian", "identity", True)

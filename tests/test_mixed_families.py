@@ -284,6 +284,14 @@ def test_binomial_trials_in_a_mixed_model_equal_bernoulli_rows():
 
 # ----------------------------------------------------------------- bad input
 
+def test_gaussian_rows_of_a_cbind_response_need_one_trial():
+    data = mixed_data("mresp")
+    data["failures"] = 1 - data["y"]
+    data.loc[0, "failures"] = 5.0
+    with pytest.raises(DataError, match=r"1 gaussian row\(s\) \(index 0\).*failures = 1"):
+        semgalamm.fit(MRESP.replace("y ~ x", "cbind(y, failures) ~ x"), data, family="family")
+
+
 def test_unknown_family_in_a_sequence():
     data = mixed_data("mresp")
     families = list(data["family"])
