@@ -22,6 +22,7 @@ from semgalamm.design.frame import (
     formula_variables,
     nearest,
 )
+from semgalamm.design.smooth_terms import build_smooths, smooth_columns
 from semgalamm.errors import DataError, SpecError, UnsupportedError
 from semgalamm.families import RowFamilies
 from semgalamm.spec.model_spec import LoadingSpec, ModelSpec, RandomSpec, ResidualGroups
@@ -58,17 +59,13 @@ def used_columns(spec: ModelSpec) -> list[str]:
         cols += list(spec.residual.group)
         if spec.residual.selector is not None:
             cols.append(spec.residual.selector)
+    cols += smooth_columns(spec)
     return list(dict.fromkeys(cols))
 
 
 def build_design(spec: ModelSpec, data: pd.DataFrame, families: RowFamilies) -> Design:
     """Build the design of ``spec`` on ``data`` (validated, categoricals fixed)."""
     data = check_frame(data)
-    if spec.smooths:
-        smooth = spec.smooths[0][0]
-        raise UnsupportedError(
-            f"Smooth terms ('{smooth.text}') are not supported yet in this version."
-        )
     check_columns(data, used_columns(spec), "variable")
     frame = data.copy()
     for variable in spec.indicator_variables:
@@ -84,18 +81,25 @@ def build_design(spec: ModelSpec, data: pd.DataFrame, families: RowFamilies) -> 
         X_parts.append(matrix)
         names += [prefix + c for c in columns]
         fixed_latent += [latent_index.get(part.latent)] * matrix.shape[1]
-    X0 = np.hstack(X_parts) if X_parts else np.zeros((n, 0))
-    _check_rank(X0, names)
-    blocks = tuple(_random_block(b, frame, latent_index) for b in spec.random)
+    blocks = [_random_block(b, frame, latent_index) for b in spec.random]
+    smooths = build_smooths(spec, frame, latent_index, len(names), len(blocks))
+    X0 = np.hstack([*X_parts, smooths.X]) if X_parts or smooths.names else np.zeros((n, 0))
+    names += smooths.names
+    fixed_latent += smooths.fixed_latent
     loadings = _loading_map(spec, frame) if spec.latents else None
     dispersion_group, dispersion_levels = _dispersion_groups(spec.residual, frame, families)
-    return Design(
+    design = Design(
         y=y, trials=trials, weights=np.ones(n), offset=np.zeros(n), X0=X0,
-        fixed_names=tuple(names), fixed_latent=tuple(fixed_latent), blocks=blocks,
-        families=families, dispersion_group=dispersion_group,
-        dispersion_levels=dispersion_levels, loadings=loadings,
+        fixed_names=tuple(names), fixed_latent=tuple(fixed_latent),
+        blocks=(*blocks, *smooths.blocks), families=families,
+        dispersion_group=dispersion_group, dispersion_levels=dispersion_levels,
+        loadings=loadings,
         dispersion_by=None if spec.residual is None else spec.residual.group_name,
+        smooths=tuple(smooths.smooths), frame=frame,
     )
+    start = loadings.lambda_start if loadings is not None else np.zeros(0)
+    _check_rank(design.X(design.row_loadings(start)), names)
+    return design
 
 
 def _dispersion_groups(
@@ -179,11 +183,15 @@ def _response(spec: ModelSpec, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndar
     return values.to_numpy(dtype=float), np.ones(frame.shape[0])
 
 
-def _model_matrix(formula: str, frame: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+def _model_matrix(formula: str, frame: pd.DataFrame, newdata: pd.DataFrame | None = None
+                  ) -> tuple[np.ndarray, list[str]]:
     """patsy's design matrix with R's column order (terms by degree, then as written) and
-    R's column names."""
+    R's column names; at the rows of ``newdata`` (coded as ``frame`` was) when given."""
     try:
         matrix = patsy.dmatrix(formula, frame, NA_action="raise", return_type="matrix")
+        if newdata is not None:
+            matrix = patsy.build_design_matrices([matrix.design_info], newdata,
+                                                 NA_action="raise")[0]
     except patsy.PatsyError as exc:
         raise DataError(f"The terms '{formula}' cannot be built from the data: {exc.message}") \
             from None
@@ -207,6 +215,21 @@ def _r_interaction_order(names: list[str], variables: list[str]) -> list[str]:
         return rank.get(match.group(1), len(rank)) if match else len(rank)
 
     return [":".join(sorted(n.split(":"), key=position)) if ":" in n else n for n in names]
+
+
+def new_rows(spec: ModelSpec, frame: pd.DataFrame, newdata: pd.DataFrame
+             ) -> tuple[np.ndarray, LoadingMap | None, pd.DataFrame]:
+    """The parametric fixed columns and the loading map at ``newdata``, coded as the fitted
+    ``frame`` (same factor levels and contrasts), and ``newdata`` so coded."""
+    newdata = check_frame(newdata).copy()
+    for column in frame.columns:
+        if column in newdata.columns and isinstance(frame[column].dtype, pd.CategoricalDtype):
+            newdata[column] = pd.Categorical(newdata[column],
+                                             categories=frame[column].cat.categories)
+    parts = [_model_matrix(part.formula, frame, newdata)[0] for part in spec.fixed]
+    X = np.hstack(parts) if parts else np.zeros((newdata.shape[0], 0))
+    loadings = _loading_map(spec, newdata) if spec.latents else None
+    return X, loadings, newdata
 
 
 def _check_rank(X: np.ndarray, names: list[str]) -> None:

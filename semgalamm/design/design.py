@@ -16,12 +16,18 @@ values, never the sparsity pattern.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from semgalamm.families import RowFamilies
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from semgalamm.design.smooth_terms import SmoothDesign
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.intp]
@@ -40,6 +46,8 @@ class RandomBlock:
     z0: base values (n, k), before loadings.
     latent: per column, the index of the latent whose row loading multiplies it, or None.
     correlated: unstructured k x k covariance (True) or diagonal (False).
+    scalar: one variance for all k columns, T = theta I (the penalized part of a smooth: a
+        single level whose k columns are iid, gamm4's ``Xr`` blocks).
     """
 
     group: str
@@ -49,6 +57,7 @@ class RandomBlock:
     z0: FloatArray
     latent: tuple[int | None, ...]
     correlated: bool = True
+    scalar: bool = False
 
     @property
     def k(self) -> int:
@@ -60,10 +69,14 @@ class RandomBlock:
 
     @property
     def n_theta(self) -> int:
+        if self.scalar:
+            return 1
         return self.k * (self.k + 1) // 2 if self.correlated else self.k
 
     def theta_names(self) -> list[str]:
         """Names of the elements of the relative Cholesky factor T, lme4's order."""
+        if self.scalar:
+            return [self.group]
         rows, cols = self._theta_positions()
         return [
             f"{self.group}.{self.columns[r]}" + ("" if r == c else f".{self.columns[c]}")
@@ -81,15 +94,21 @@ class RandomBlock:
 
     def theta_lower(self) -> FloatArray:
         """Lower bounds: 0 for diagonal elements of T, -inf for the others (lme4)."""
+        if self.scalar:
+            return np.zeros(1)
         rows, cols = self._theta_positions()
         return np.where(rows == cols, 0.0, -np.inf)
 
     def theta_start(self) -> FloatArray:
+        if self.scalar:
+            return np.ones(1)
         rows, cols = self._theta_positions()
         return np.where(rows == cols, 1.0, 0.0)
 
     def factor(self, theta: FloatArray) -> FloatArray:
         """The k x k lower-triangular relative covariance factor T(theta) of this block."""
+        if self.scalar:
+            return theta[0] * np.eye(self.k)
         T = np.zeros((self.k, self.k))
         T[self._theta_positions()] = theta
         return T
@@ -126,6 +145,8 @@ class Design:
     ``dispersion_group``: the residual-variance group of every Gaussian row (-1 for rows of
     families without a dispersion), labelled by ``dispersion_levels`` (the first is the
     reference of the SD ratios) of the grouping ``dispersion_by`` (None: one residual variance).
+    ``smooths``: the smooth terms (their columns of X and blocks); ``frame``: the data as the
+    design read them (categoricals set), for predictions on new data.
     """
 
     y: FloatArray
@@ -141,6 +162,8 @@ class Design:
     dispersion_levels: tuple[str, ...]
     loadings: LoadingMap | None = None
     dispersion_by: str | None = None
+    smooths: tuple[SmoothDesign, ...] = ()
+    frame: pd.DataFrame | None = None
 
     @property
     def n(self) -> int:

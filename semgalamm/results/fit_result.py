@@ -126,8 +126,12 @@ class FitResult:
 
     @property
     def is_singular(self) -> bool:
+        """A variance on its boundary; a smooth's variance at 0 is not (a smooth reduced to its
+        unpenalized part, e.g. a straight line)."""
         lower = self.design.theta_lower()
-        return bool(np.any((lower == 0) & (self.state.theta < 1e-6)))
+        smooth = np.concatenate([np.full(b.n_theta, b.scalar) for b in self.design.blocks]
+                                or [np.zeros(0, dtype=bool)])
+        return bool(np.any((lower == 0) & ~smooth & (self.state.theta < 1e-6)))
 
     # ------------------------------------------------------------------ estimates
     @property
@@ -194,6 +198,9 @@ class FitResult:
         rows = []
         for block, cov in zip(self.design.blocks, self._block_covariances()):
             sd = np.sqrt(np.diag(cov))
+            if block.scalar:  # a smooth's penalized coefficients: one variance
+                rows.append((block.group, None, None, cov[0, 0], sd[0], np.nan))
+                continue
             for i, term in enumerate(block.columns):
                 rows.append((block.group, term, None, cov[i, i], sd[i], np.nan))
             for j in range(block.k):
@@ -274,6 +281,33 @@ class FitResult:
         p = fam.mask("poisson")
         dev[p] = 2 * (xlogy(y[p], y[p] / mu[p]) - (y[p] - mu[p]))
         return dev
+
+    # ------------------------------------------------------------------ smooth terms
+    def smooths(self) -> pd.DataFrame:
+        """Each smooth's effective degrees of freedom, basis dimension and variance."""
+        from semgalamm.results.smooths import smooth_table
+
+        return smooth_table(self)
+
+    def smooth(self, term: str | int = 0, at=None, n: int = 100) -> pd.DataFrame:
+        """The estimated smooth ``term`` (label such as "s(x)", or position) at ``at`` (or n
+        points over the data's range): estimate, se, and se_with_mean (mgcv's seWithMean)."""
+        from semgalamm.results.smooths import smooth_values
+
+        return smooth_values(self, term, at, n)
+
+    def plot_smooth(self, term: str | int = 0, **options):
+        """Plot a smooth with its confidence band (matplotlib); see results.smooths."""
+        from semgalamm.results.smooths import plot_smooth
+
+        return plot_smooth(self, term, **options)
+
+    def predict(self, newdata: pd.DataFrame, type: str = "link") -> np.ndarray:
+        """Population-level predictions at new data: fixed part and smooths, random effects
+        at 0 ("link" scale, or "response")."""
+        from semgalamm.results.smooths import predict
+
+        return predict(self, newdata, type)
 
     def summary(self) -> str:
         from semgalamm.results.summary import format_summary

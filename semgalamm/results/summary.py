@@ -68,12 +68,14 @@ def format_summary(fit: FitResult) -> str:
         lines += ["Loadings:", _table(loadings), ""]
     vc = fit.varcorr()
     lines += ["Random effects:", _varcorr_text(vc)]
-    groups = ", ".join(f"{b.group}, {b.n_levels}" for b in fit.design.blocks)
+    groups = ", ".join(f"{b.group}, {b.n_levels}" for b in fit.design.blocks if not b.scalar)
     lines += [f"Number of obs: {fit.nobs}, groups:  {groups}", ""]
     if fit.design.dispersion_by is not None:
         lines += [f"Residual standard deviation by {fit.design.dispersion_by}:",
                   _table(fit.residual_sd().drop(columns="rows")), ""]
     lines += ["Fixed effects:", _table(coefficient_table(fit))]
+    if fit.design.smooths:
+        lines += ["", "Smooth terms:", _table(fit.smooths(), digits=3)]
     if not fit.converged:
         lines += ["", f"Warning: the optimizer did not converge ({fit.optimizer.message})."]
     if fit.is_singular:

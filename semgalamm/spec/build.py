@@ -109,7 +109,9 @@ def build_spec(syntax: ModelSyntax) -> ModelSpec:
         smooths.extend((s, latent) for s in smooth_terms)
 
     for latent in latents:
-        if not any(latent == p[1] for r in latent_random for p in r.parts):
+        varies = any(latent == p[1] for r in latent_random for p in r.parts)
+        regressed = any(latent == s[1] for s in smooths) or any(latent == f.latent for f in fixed)
+        if not varies and not regressed:
             raise SpecError(
                 f"The latent variable '{latent}' has no level: say where it varies with a "
                 f"random term in its regression, e.g. '{latent} ~ (1 | id)'."
