@@ -28,9 +28,12 @@ import numpy as np
 import scipy.linalg
 from numpy.typing import NDArray
 
+from semgalamm.design.r_random import RRandom
+
 FloatArray = NDArray[np.float64]
 
-#: mgcv's limit on the number of unique covariate points used as ``tp`` knots.
+#: mgcv's limit on the number of unique covariate points used as ``tp`` knots (beyond it, a
+#: random subset drawn as R's ``set.seed(1); sample()`` does).
 MAX_TP_KNOTS = 2000
 
 
@@ -244,15 +247,12 @@ def tprs_basis(
     k = max(k, M + 1)
     shift = x.mean(axis=0)
     xs = x - shift
-    knots, inverse = np.unique(xs, axis=0, return_inverse=True)
+    unique, inverse = np.unique(xs, axis=0, return_inverse=True)
     inverse = inverse.reshape(-1)
+    knots = unique
+    if unique.shape[0] > MAX_TP_KNOTS:  # mgcv: a random subset, set.seed(1) as in R
+        knots = unique[RRandom(1).sample(unique.shape[0], MAX_TP_KNOTS) - 1]
     nu = knots.shape[0]
-    if nu > MAX_TP_KNOTS:
-        raise NotImplementedError(
-            f"a 'tp' smooth with {nu} unique covariate points: mgcv then uses a random subset of "
-            f"{MAX_TP_KNOTS} points as knots (drawn with R's random number generator), which "
-            "cannot be reproduced here; use bs='cr' or fewer unique values"
-        )
     if nu < k:
         raise ValueError(
             f"a 'tp' smooth has {nu} unique covariate points, fewer than k = {k} basis functions"
@@ -272,7 +272,11 @@ def tprs_basis(
         UEU = np.diag(values[keep])
     Q = _mgcv_qt(T.T @ U)
     Z = Q[:, : k - M]
-    X1 = np.hstack([EU @ Z, T])
+    if knots is unique:
+        X1 = np.hstack([EU @ Z, T])
+    else:  # radial functions of the knots at every unique data point
+        E_data = tp_radial(((unique[:, None, :] - knots[None, :, :]) ** 2).sum(axis=2), m, d)
+        X1 = np.hstack([E_data @ (U @ Z), _tp_poly(unique, powers)])
     X = X1[inverse]
     S = np.zeros((k, k))
     S[: k - M, : k - M] = Z.T @ UEU @ Z

@@ -14,6 +14,7 @@ import pytest
 from scipy.optimize import minimize, minimize_scalar
 
 from semgalamm.design.smooths import SmoothBasis, SmoothSpec, construct_smooth
+from tests.conftest import DATA, FIXTURES
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "mgcv_smooths.json"
 CASES: dict = json.loads(FIXTURE.read_text())
@@ -206,10 +207,27 @@ def test_to_basis_coefficients_round_trip() -> None:
     np.testing.assert_allclose(se, np.sqrt((A * A).sum(axis=1)), rtol=1e-10)
 
 
-def test_tp_with_too_many_unique_points_is_refused() -> None:
-    data = pd.DataFrame({"x": np.linspace(0.0, 1.0, 2001)})
-    with pytest.raises(NotImplementedError, match="2000"):
-        construct_smooth(SmoothSpec("s", ("x",)), data)
+def test_tp_with_more_unique_points_than_knots_matches_mgcv() -> None:
+    """3000 unique points: mgcv's 2000 random knots (R's set.seed(1); sample()) and a basis
+    evaluated at every data point (tests/reference/mgcv_tp_knots.R)."""
+    ref = json.loads((FIXTURES / "mgcv_tp_knots.json").read_text())
+    data = pd.read_csv(DATA / "mgcv_tp_knots.csv")
+    sm = construct_smooth(SmoothSpec("s", ("x",), k=6), data)[0]
+    rows = np.array(ref["rows"]) - 1
+    s = assert_close_up_to_signs(sm.X[rows], np.array(ref["X"]))
+    np.testing.assert_allclose(sm.S[0] * np.outer(s, s), ref["S"], atol=1e-9)
+
+
+def test_r_sample_matches_r() -> None:
+    """set.seed(1); runif(3) and sample(1:3200, 2000) in R 4.2."""
+    from semgalamm.design.r_random import RRandom
+
+    rng = RRandom(1)
+    np.testing.assert_allclose([rng.unif_rand() for _ in range(3)],
+                               [0.2655086631421, 0.37212389963679, 0.572853363351896])
+    drawn = RRandom(1).sample(3200, 2000)
+    assert list(drawn[:6]) == [1017, 679, 2177, 930, 1533, 471]
+    assert list(drawn[-6:]) == [1132, 1684, 1976, 1686, 1250, 1904]
 
 
 def profiled_ml_loglik(y: np.ndarray, X: np.ndarray, blocks: list[np.ndarray]) -> float:
