@@ -106,7 +106,7 @@ def test_same_model_as_galamm_and_a_better_optimum():
     np.testing.assert_allclose(np.abs(beta_f), np.abs(ref["fixef"][1:]), rtol=1e-4)
     beta = np.concatenate([ref["fixef"][:1], beta_f])
     deviance = fit.laplace.objective.full_deviance(np.array(ref["theta"]), np.array(ref["lambda"]),
-                                                   beta, ref["sigma"])
+                                                   beta, ref["sigma"], fit.design.weights)
     assert -0.5 * deviance == pytest.approx(ref["logLik"], abs=1e-4)
     assert fit.converged
     assert fit.loglik > ref["logLik"] + 1.0
@@ -129,7 +129,7 @@ def test_two_latent_smooths_same_model_as_galamm_at_its_start():
     theta = np.array(start["theta"])[[0, 1, 2, 4, 3]]  # galamm: id, Xr.0 (ability3), Xr
     beta = np.array(start["fixef"]) * _galamm_fx_signs(fit, "x_gamm_byvar_loadings_converged")
     deviance = fit.laplace.objective.full_deviance(theta, np.array(start["lambda"]), beta,
-                                                   start["sigma"])
+                                                   start["sigma"], fit.design.weights)
     assert -0.5 * deviance == pytest.approx(start["logLik"], abs=1e-4)
 
 
