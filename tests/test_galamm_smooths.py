@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 import semgalamm
-from tests.conftest import cached_fit, fixture
+from tests.conftest import cached_fit, fixture, load_csv
 
 SLOW = {"v_semi_factor_gaussian", "v_semi_factor_binomial", "x_gamm_byvar_loadings_converged"}
 WORSE = {"t_lcl_smooth_int", "v_semi_factor_binomial"}  # see the tests below
@@ -186,3 +186,28 @@ def test_binomial_latent_smooth_our_optimum_is_higher_than_at_galamms_estimates(
                                        abs=1e-6)
     assert fit.loglik > at_galamm + 0.01
     np.testing.assert_allclose(fit.state.lam, ref["lambda"], rtol=0.03)
+
+
+@pytest.mark.parametrize("case, model, reml", [
+    ("factor_by", "y ~ domain + s(x, by = domain) + (1 | id)", False),
+    ("reml", "y ~ s(x) + (1 | id)", True),
+])
+def test_factor_by_and_reml_match_gamm4(case, model, reml):
+    """gamm4 fits (tests/reference/gamm4_smooths.R): a factor ``by`` gives one smooth per
+    level (here over 3200 unique x, so mgcv's random knots); REML as lme4's criterion."""
+    ref = fixture("gamm4_smooths")[case]
+    if case == "factor_by":
+        data = load_csv("cognition_domains13.csv", {"domain": None})
+        data = data[data["item"].isin([11, 31])]
+    else:
+        data = load_csv("galamm_v_semi_gamm_gaussian.csv")
+    fit = semgalamm.fit(model, data, reml=reml)
+    assert fit.loglik == pytest.approx(ref["logLik"], abs=1e-3)
+    fx = np.array(["Fx" in name for name in ref["fixef_names"]])
+    np.testing.assert_allclose(np.where(fx, np.abs(fit.fixef), fit.fixef),
+                               np.where(fx, np.abs(ref["fixef"]), ref["fixef"]), rtol=1e-3)
+    np.testing.assert_allclose(fit.smooths()["edf"], np.atleast_1d(ref["edf"]), rtol=1e-3)
+    for smooth, values in zip(fit.design.smooths, ref["smooths"], strict=True):
+        ours = fit.smooth(smooth.label, at=np.array(values["x"]))
+        assert np.max(np.abs(ours["estimate"] - values["fit"])) < 1e-3 * np.ptp(values["fit"])
+        np.testing.assert_allclose(ours["se"], values["se"], rtol=1e-3)
