@@ -211,3 +211,4 @@ def test_factor_by_and_reml_match_gamm4(case, model, reml):
         ours = fit.smooth(smooth.label, at=np.array(values["x"]))
         assert np.max(np.abs(ours["estimate"] - values["fit"])) < 1e-3 * np.ptp(values["fit"])
         np.testing.assert_allclose(ours["se"], values["se"], rtol=1e-3)
+        np.testing.assert_allclose(ours["se_with_mean"], values["se_with_mean"], rtol=1e-3)

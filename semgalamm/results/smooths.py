@@ -28,6 +28,7 @@ from semgalamm.design.build import new_rows
 from semgalamm.design.frame import check_columns, formula_variables
 from semgalamm.design.smooth_terms import SmoothDesign
 from semgalamm.errors import DataError, SpecError
+from semgalamm.families import RowFamilies
 
 if TYPE_CHECKING:
     from semgalamm.results.fit_result import FitResult
@@ -223,7 +224,7 @@ def predict(fit: FitResult, newdata: pd.DataFrame, type: str = "link") -> np.nda
         fams = d.families
         if len(fams.families) > 1:
             raise SpecError("type='response' needs one family; use type='link'.")
-        return fams.families[0].mean(nu, np.ones(m))
+        return RowFamilies.single(fams.families[0], m).mean(nu, np.ones(m))
     raise ValueError(f'type must be "link" or "response", not "{type}".')
 
 

@@ -12,8 +12,11 @@ semi <- read.csv("tests/data/galamm_v_semi_gamm_gaussian.csv")
 summarize <- function(fit, data, formula, reml, smooth_vars) {
   t <- system.time(fit <- gamm4(formula, random = ~ (1 | id), data = data, REML = reml))
   pd <- plot(fit$gam, n = 20, select = 0, se = 1)  # fit and 1 x standard error
+  pm <- plot(fit$gam, n = 20, select = 0, se = 1, seWithMean = TRUE)
   smooths <- lapply(seq_along(pd), function(i) {
-    p <- pd[[i]]; list(label = p$label, x = p$x, fit = as.numeric(p$fit), se = p$se)
+    p <- pd[[i]]
+    list(label = p$label, x = p$x, fit = as.numeric(p$fit), se = p$se,
+         se_with_mean = pm[[i]]$se)
   })
   list(reml = reml, logLik = as.numeric(logLik(fit$mer)),
        fixef_names = names(lme4::fixef(fit$mer)), fixef = unname(lme4::fixef(fit$mer)),
