@@ -17,7 +17,7 @@ import pytest
 import semgalamm
 from tests.conftest import cached_fit, fixture, load_csv
 
-SLOW = {"v_semi_factor_gaussian", "v_semi_factor_binomial", "x_gamm_byvar_loadings_converged"}
+SLOW = {"v_semi_factor_binomial"}
 WORSE = {"t_lcl_smooth_int", "v_semi_factor_binomial"}  # see the tests below
 LATENT = {"t_gamm_factor_sl_tp1", "t_gamm_factor_t2l_tp1", "t_gamm_factor_re_id50",
           "v_semi_factor_gaussian", "v_semi_factor_binomial", "x_gamm_byvar_loadings_converged"}
@@ -119,7 +119,6 @@ def _galamm_fx_signs(fit: semgalamm.FitResult, case: str) -> np.ndarray:
     return np.where(np.abs(ref) > 0, np.sign(fit.fixef.to_numpy() * ref), 1.0)
 
 
-@pytest.mark.slow
 def test_two_latent_smooths_same_model_as_galamm_at_its_start():
     """Two latent traits, each with its own smooth, correlated at id (galamm's
     sl(x, by = domain, factor = c("ability1", "ability3"))): at galamm's default start (its

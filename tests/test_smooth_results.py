@@ -105,3 +105,18 @@ def test_latent_with_only_a_smooth_needs_no_random_term():
                         "y ~ 0 + item", data)
     assert fit.converged
     assert [b.group for b in fit.design.blocks] == ["s(x):loading"]
+
+
+def test_predict_latent_smooth_uses_the_loadings():
+    """A latent's smooth enters each row times its loading, also in predictions."""
+    fit = cached_fit("loading =~ 1*item[11] + item[12] + item[13]; loading ~ s(x); "
+                     "y ~ 0 + item", "galamm_t_gamm_factor_sl_tp1.csv")
+    np.testing.assert_allclose(fit.predict(fit.design.frame), fit.linear_predictor(),
+                               atol=1e-8)
+    new = pd.DataFrame({"x": [0.3, 0.3], "item": [11, 12]})
+    f = fit.smooth("s(x):loading", at=[0.3])["estimate"].iloc[0]
+    predicted = fit.predict(new)
+    lam = fit.state.lam[0]
+    beta = fit.fixef
+    assert predicted[0] - beta["item11"] == pytest.approx(f, abs=1e-8)  # loading 1
+    assert predicted[1] - beta["item12"] == pytest.approx(lam * f, abs=1e-8)

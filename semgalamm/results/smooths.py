@@ -115,13 +115,14 @@ def smooth_table(fit: FitResult) -> pd.DataFrame:
     sigma^2 / variance for Gaussian responses)."""
     post = posterior(fit)
     d = fit.design
-    covs = fit._block_covariances()
+    theta_at = np.cumsum([0] + [b.n_theta for b in d.blocks])
+    s = fit.state.sigma if fit.laplace.profiled else 1.0
     rows = []
     for smooth in d.smooths:
         blocks = _u_rows(fit, smooth)
         traces = [np.trace(post.u_block(r)[1]) for r in blocks]
         edf = len(smooth.fixed_columns) + sum(r.size - t for r, t in zip(blocks, traces))
-        variances = [covs[j][0, 0] for j in smooth.blocks]
+        variances = [(s * fit.state.theta[theta_at[j]]) ** 2 for j in smooth.blocks]
         rows.append((smooth.label, edf, len(smooth.fixed_columns) + smooth.n_penalized,
                      ", ".join(f"{v:.4g}" for v in variances),
                      ", ".join(f"{np.sqrt(v):.4g}" for v in variances)))
