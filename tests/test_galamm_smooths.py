@@ -187,20 +187,25 @@ def test_binomial_latent_smooth_our_optimum_is_higher_than_at_galamms_estimates(
     np.testing.assert_allclose(fit.state.lam, ref["lambda"], rtol=0.03)
 
 
-@pytest.mark.parametrize("case, model, reml", [
-    ("factor_by", "y ~ domain + s(x, by = domain) + (1 | id)", False),
-    ("reml", "y ~ s(x) + (1 | id)", True),
+@pytest.mark.parametrize("case, model, reml, family", [
+    ("factor_by", "y ~ domain + s(x, by = domain) + (1 | id)", False, "gaussian"),
+    ("reml", "y ~ s(x) + (1 | id)", True, "gaussian"),
+    ("poisson_crossed", "TICKS ~ YEAR + s(cHEIGHT) + (1 | BROOD) + (1 | LOCATION)", False,
+     "poisson"),
 ])
-def test_factor_by_and_reml_match_gamm4(case, model, reml):
+def test_factor_by_reml_and_crossed_match_gamm4(case, model, reml, family):
     """gamm4 fits (tests/reference/gamm4_smooths.R): a factor ``by`` gives one smooth per
-    level (here over 3200 unique x, so mgcv's random knots); REML as lme4's criterion."""
+    level (here over 3200 unique x, so mgcv's random knots); REML as lme4's criterion; a
+    Poisson smooth beside two crossed random intercepts (grouseticks)."""
     ref = fixture("gamm4_smooths")[case]
     if case == "factor_by":
         data = load_csv("cognition_domains13.csv", {"domain": None})
         data = data[data["item"].isin([11, 31])]
-    else:
+    elif case == "reml":
         data = load_csv("galamm_v_semi_gamm_gaussian.csv")
-    fit = semgalamm.fit(model, data, reml=reml)
+    else:
+        data = load_csv("grouseticks.csv", {"YEAR": None})
+    fit = semgalamm.fit(model, data, family=family, reml=reml)
     assert fit.loglik == pytest.approx(ref["logLik"], abs=1e-3)
     fx = np.array(["Fx" in name for name in ref["fixef_names"]])
     np.testing.assert_allclose(np.where(fx, np.abs(fit.fixef), fit.fixef),

@@ -1,5 +1,5 @@
 # gamm4 0.2-6 fits for smooth features galamm's reference fits do not cover: a factor `by`
-# (one smooth per level) and REML. Run from the repository root:
+# (one smooth per level), REML, and a Poisson smooth with crossed random effects. Run from the repository root:
 #   Rscript tests/reference/gamm4_smooths.R
 suppressMessages(library(gamm4))
 library(jsonlite)
@@ -9,8 +9,10 @@ cog$domain <- factor(cog$domain, levels = c(1, 3))
 items <- subset(cog, item %in% c(11, 31))
 semi <- read.csv("tests/data/galamm_v_semi_gamm_gaussian.csv")
 
-summarize <- function(fit, data, formula, reml, smooth_vars) {
-  t <- system.time(fit <- gamm4(formula, random = ~ (1 | id), data = data, REML = reml))
+summarize <- function(fit, data, formula, reml, smooth_vars, random = ~ (1 | id),
+                      family = gaussian()) {
+  t <- system.time(fit <- gamm4(formula, random = random, data = data, REML = reml,
+                                family = family))
   pd <- plot(fit$gam, n = 20, select = 0, se = 1)  # fit and 1 x standard error
   pm <- plot(fit$gam, n = 20, select = 0, se = 1, seWithMean = TRUE)
   smooths <- lapply(seq_along(pd), function(i) {
@@ -29,6 +31,11 @@ out <- list(
   factor_by = summarize(NULL, items, y ~ domain + s(x, by = domain), FALSE),
   reml = summarize(NULL, semi, y ~ s(x), TRUE)
 )
+ticks <- read.csv("tests/data/grouseticks.csv")
+ticks$YEAR <- factor(ticks$YEAR)
+out$poisson_crossed <- summarize(NULL, ticks, TICKS ~ YEAR + s(cHEIGHT), FALSE,
+                                 random = ~ (1 | BROOD) + (1 | LOCATION), family = poisson())
+out$poisson_crossed$data <- "grouseticks.csv"
 out$factor_by$data <- "cognition_domains13.csv (items 11 and 31)"
 out$reml$data <- "galamm_v_semi_gamm_gaussian.csv"
 writeLines(toJSON(out, digits = 15, auto_unbox = TRUE, pretty = TRUE),
