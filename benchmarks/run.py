@@ -46,10 +46,21 @@ def _mixed_family(case: str) -> tuple[str, float, float]:
     return "galamm", ref["timing_galamm"], ref["laplace"]["logLik"]
 
 
+def _galamm_smooth(case: str) -> tuple[str, float, float]:
+    ref = fixture("galamm_smooths")[case]
+    return "galamm", ref["seconds"], ref["logLik"]
+
+
 def _lme4(case: str) -> tuple[str, float, float]:
     ref = fixture("lme4_models").get(case) or fixture("lme4_benchmarks")[case]
     return "lme4", ref["time_s"], ref["logLik"]
 
+
+# galamm's sl(x, k = 4, by = domain, factor = c("ability1", "ability3")) +
+# (0 + domain1:ability1 + domain3:ability3 | id) on cognition's domains 1 and 3
+TWO_TRAITS = ("ability1 =~ 1*item[11] + item[12] + item[13]; "
+              "ability3 =~ 1*item[31] + item[32] + item[33] + item[34]; "
+              "ability1 ~ s(x, k = 4) + (1 | id); ability3 ~ s(x, k = 4) + (1 | id); y ~ domain")
 
 # name -> (model string, data loader, family, reference)
 MODELS = {
@@ -93,6 +104,17 @@ MODELS = {
     "diet: mixed families, interactions, loadings (742 rows)": (
         DIET["diet"], lambda: mixed_data("diet"), DIET_FAMILY,
         lambda: _mixed_family("diet")),
+    "cognition: smooth on a latent trait (4,800 rows)": (
+        fixture("galamm_smooths")["v_semi_factor_gaussian"]["model"],
+        lambda: load_csv("galamm_v_semi_factor_gaussian.csv"), "gaussian",
+        lambda: _galamm_smooth("v_semi_factor_gaussian")),
+    "cognition: two latent traits, own smooths, 4 items (6,400 rows)": (
+        fixture("galamm_smooths")["x_gamm_byvar_loadings_converged"]["model"],
+        lambda: load_csv("galamm_x_gamm_byvar_loadings_converged.csv", {"domain": None}),
+        "gaussian", lambda: _galamm_smooth("x_gamm_byvar_loadings_converged")),
+    "cognition: two latent traits, own smooths, all items (11,200 rows)": (
+        TWO_TRAITS, lambda: load_csv("cognition_domains13.csv", {"domain": None}), "gaussian",
+        lambda: ("galamm", 93.0, float("nan"))),  # reference/README.md: time only
     "JUDGEsim: 6 correlated factors, crossed (54,462 rows)": (
         JUDGE, lambda: load_csv("JUDGEsim.csv"), "gaussian",
         lambda: _galamm("v_lmm_factor_judge")),

@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 
 import semgalamm
-from tests.conftest import cached_fit, fixture
+from tests.conftest import cached_fit, fixture, load_csv
 
-SLOW = {"v_semi_factor_gaussian", "v_semi_factor_binomial", "x_gamm_byvar_loadings_converged"}
+SLOW = {"v_semi_factor_binomial"}
 WORSE = {"t_lcl_smooth_int", "v_semi_factor_binomial"}  # see the tests below
 LATENT = {"t_gamm_factor_sl_tp1", "t_gamm_factor_t2l_tp1", "t_gamm_factor_re_id50",
           "v_semi_factor_gaussian", "v_semi_factor_binomial", "x_gamm_byvar_loadings_converged"}
@@ -119,7 +119,6 @@ def _galamm_fx_signs(fit: semgalamm.FitResult, case: str) -> np.ndarray:
     return np.where(np.abs(ref) > 0, np.sign(fit.fixef.to_numpy() * ref), 1.0)
 
 
-@pytest.mark.slow
 def test_two_latent_smooths_same_model_as_galamm_at_its_start():
     """Two latent traits, each with its own smooth, correlated at id (galamm's
     sl(x, by = domain, factor = c("ability1", "ability3"))): at galamm's default start (its
@@ -186,3 +185,34 @@ def test_binomial_latent_smooth_our_optimum_is_higher_than_at_galamms_estimates(
                                        abs=1e-6)
     assert fit.loglik > at_galamm + 0.01
     np.testing.assert_allclose(fit.state.lam, ref["lambda"], rtol=0.03)
+
+
+@pytest.mark.parametrize("case, model, reml, family", [
+    ("factor_by", "y ~ domain + s(x, by = domain) + (1 | id)", False, "gaussian"),
+    ("reml", "y ~ s(x) + (1 | id)", True, "gaussian"),
+    ("poisson_crossed", "TICKS ~ YEAR + s(cHEIGHT) + (1 | BROOD) + (1 | LOCATION)", False,
+     "poisson"),
+])
+def test_factor_by_reml_and_crossed_match_gamm4(case, model, reml, family):
+    """gamm4 fits (tests/reference/gamm4_smooths.R): a factor ``by`` gives one smooth per
+    level (here over 3200 unique x, so mgcv's random knots); REML as lme4's criterion; a
+    Poisson smooth beside two crossed random intercepts (grouseticks)."""
+    ref = fixture("gamm4_smooths")[case]
+    if case == "factor_by":
+        data = load_csv("cognition_domains13.csv", {"domain": None})
+        data = data[data["item"].isin([11, 31])]
+    elif case == "reml":
+        data = load_csv("galamm_v_semi_gamm_gaussian.csv")
+    else:
+        data = load_csv("grouseticks.csv", {"YEAR": None})
+    fit = semgalamm.fit(model, data, family=family, reml=reml)
+    assert fit.loglik == pytest.approx(ref["logLik"], abs=1e-3)
+    fx = np.array(["Fx" in name for name in ref["fixef_names"]])
+    np.testing.assert_allclose(np.where(fx, np.abs(fit.fixef), fit.fixef),
+                               np.where(fx, np.abs(ref["fixef"]), ref["fixef"]), rtol=1e-3)
+    np.testing.assert_allclose(fit.smooths()["edf"], np.atleast_1d(ref["edf"]), rtol=1e-3)
+    for smooth, values in zip(fit.design.smooths, ref["smooths"], strict=True):
+        ours = fit.smooth(smooth.label, at=np.array(values["x"]))
+        assert np.max(np.abs(ours["estimate"] - values["fit"])) < 1e-3 * np.ptp(values["fit"])
+        np.testing.assert_allclose(ours["se"], values["se"], rtol=1e-3)
+        np.testing.assert_allclose(ours["se_with_mean"], values["se_with_mean"], rtol=1e-3)

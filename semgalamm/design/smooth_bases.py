@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg
+import scipy.sparse.linalg
 from numpy.typing import NDArray
 
 from semgalamm.design.r_random import RRandom
@@ -216,6 +217,18 @@ class TprsBasis:
         return full @ self.UZ
 
 
+def _largest_eigenpairs(E: FloatArray, k: int) -> tuple[FloatArray, FloatArray]:
+    """Eigenpairs of the symmetric E containing the k of largest magnitude: all of them for a
+    small E, else the k found by Lanczos iterations (ARPACK to machine precision), as mgcv
+    does for the same k."""
+    n = E.shape[0]
+    if n <= 4 * k or n <= 200:
+        return np.linalg.eigh(E)
+    v0 = np.full(n, 1.0 / np.sqrt(n))  # deterministic start
+    values, vectors = scipy.sparse.linalg.eigsh(E, k, which="LM", tol=0.0, v0=v0)
+    return values, vectors
+
+
 def tprs_basis(
     x: FloatArray, k: int | None, m: int | None = None
 ) -> tuple[TprsBasis, FloatArray, FloatArray, int]:
@@ -265,7 +278,7 @@ def tprs_basis(
         EU = E
         UEU = E
     else:
-        values, vectors = np.linalg.eigh(E)
+        values, vectors = _largest_eigenpairs(E, k)
         keep = np.sort(np.argsort(-np.abs(values), kind="stable")[:k])[::-1]
         U = vectors[:, keep]  # eigenvalues in descending algebraic order, as mgcv's Lanczos
         EU = U * values[keep]

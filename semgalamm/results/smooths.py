@@ -28,6 +28,7 @@ from semgalamm.design.build import new_rows
 from semgalamm.design.frame import check_columns, formula_variables
 from semgalamm.design.smooth_terms import SmoothDesign
 from semgalamm.errors import DataError, SpecError
+from semgalamm.families import RowFamilies
 
 if TYPE_CHECKING:
     from semgalamm.results.fit_result import FitResult
@@ -62,10 +63,10 @@ def posterior(fit: FitResult) -> Posterior:
     X = d.X(ell)
     system = fit.laplace.objective.system
     values = system.values(state.theta, ell)
-    if fit.laplace.profiled:
-        w, scale2 = d.weights, state.sigma**2
+    if fit.laplace.profiled:  # residual variance groups enter as weights 1 / ratio^2
+        w, scale2 = d.weights * (state.sigma / fit._row_sigma()) ** 2, state.sigma**2
     else:
-        phi = np.where(d.families.mask("gaussian"), fit.sigma**2, 1.0)
+        phi = np.where(d.families.mask("gaussian"), fit._row_sigma() ** 2, 1.0)
         w, scale2 = d.weights * d.families.variance(state.nu, d.trials) / phi, 1.0
     system.factorize(values, w)
     rhs = system.weighted_At_times(np.sqrt(w)[:, None] * X)
@@ -114,13 +115,14 @@ def smooth_table(fit: FitResult) -> pd.DataFrame:
     sigma^2 / variance for Gaussian responses)."""
     post = posterior(fit)
     d = fit.design
-    covs = fit._block_covariances()
+    theta_at = np.cumsum([0] + [b.n_theta for b in d.blocks])
+    s = fit.state.sigma if fit.laplace.profiled else 1.0
     rows = []
     for smooth in d.smooths:
         blocks = _u_rows(fit, smooth)
         traces = [np.trace(post.u_block(r)[1]) for r in blocks]
         edf = len(smooth.fixed_columns) + sum(r.size - t for r, t in zip(blocks, traces))
-        variances = [covs[j][0, 0] for j in smooth.blocks]
+        variances = [(s * fit.state.theta[theta_at[j]]) ** 2 for j in smooth.blocks]
         rows.append((smooth.label, edf, len(smooth.fixed_columns) + smooth.n_penalized,
                      ", ".join(f"{v:.4g}" for v in variances),
                      ", ".join(f"{np.sqrt(v):.4g}" for v in variances)))
@@ -223,7 +225,7 @@ def predict(fit: FitResult, newdata: pd.DataFrame, type: str = "link") -> np.nda
         fams = d.families
         if len(fams.families) > 1:
             raise SpecError("type='response' needs one family; use type='link'.")
-        return fams.families[0].mean(nu, np.ones(m))
+        return RowFamilies.single(fams.families[0], m).mean(nu, np.ones(m))
     raise ValueError(f'type must be "link" or "response", not "{type}".')
 
 
