@@ -109,7 +109,8 @@ class RowFamilies:
         if (b := self._rows.get("binomial")) is not None:
             mu[b] = trials[b] * expit(nu[b])
         if (p := self._rows.get("poisson")) is not None:
-            mu[p] = np.exp(nu[p])
+            with np.errstate(over="ignore"):  # inf at a trial point: the point is infeasible
+                mu[p] = np.exp(nu[p])
         return mu
 
     def variance(self, nu: FloatArray, trials: FloatArray) -> FloatArray:
@@ -119,7 +120,8 @@ class RowFamilies:
             pb = expit(nu[b])
             v[b] = trials[b] * pb * (1.0 - pb)
         if (p := self._rows.get("poisson")) is not None:
-            v[p] = np.exp(nu[p])
+            with np.errstate(over="ignore"):
+                v[p] = np.exp(nu[p])
         return v
 
     def loglik(
@@ -142,5 +144,6 @@ class RowFamilies:
             out[b] = weights[b] * (yb * eb - nb * log1pexp) + const
         if (p := self._rows.get("poisson")) is not None:
             yp, ep = y[p], nu[p]
-            out[p] = weights[p] * (yp * ep - np.exp(ep)) - gammaln(yp + 1.0)
+            with np.errstate(over="ignore"):
+                out[p] = weights[p] * (yp * ep - np.exp(ep)) - gammaln(yp + 1.0)
         return out
