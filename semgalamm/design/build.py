@@ -126,12 +126,7 @@ def _dispersion_groups(
                 "variance. Mark every Gaussian row, or write '(1 | "
                 f"{residual.group_name})'."
             )
-    keys = [as_categorical(frame[c]) for c in residual.group]
-    key_codes = np.column_stack([np.asarray(k.codes) for k in keys])
-    used, inverse = np.unique(key_codes[gaussian], axis=0, return_inverse=True)
-    codes[gaussian] = inverse.ravel()
-    level_labels = tuple(":".join(str(k.categories[c]) for k, c in zip(keys, row))
-                         for row in used)
+    codes[gaussian], level_labels = _interaction_levels(frame, residual.group, gaussian)
     return codes, level_labels
 
 
@@ -246,28 +241,29 @@ def _check_rank(X: np.ndarray, names: list[str]) -> None:
         )
 
 
+def _interaction_levels(
+    frame: pd.DataFrame, columns: tuple[str, ...], rows: np.ndarray | None = None
+) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Level codes (of ``rows``, default all) and labels ("a:b") of the interaction of
+    ``columns``, its levels sorted in the columns' natural order and limited to those present."""
+    keys = [as_categorical(frame[c]) for c in columns]
+    key_codes = np.column_stack([np.asarray(k.codes) for k in keys])
+    if rows is not None:
+        key_codes = key_codes[rows]
+    used, codes = np.unique(key_codes, axis=0, return_inverse=True)
+    labels = tuple(":".join(str(k.categories[c]) for k, c in zip(keys, row)) for row in used)
+    return np.asarray(codes, dtype=np.intp).ravel(), labels
+
+
 def _grouping(block: RandomSpec, frame: pd.DataFrame) -> tuple[np.ndarray, tuple[str, ...]]:
     """Level codes and labels of the interaction of the grouping columns (sorted levels)."""
-    keys = [as_categorical(frame[c]) for c in block.group]
-    if len(keys) == 1:
-        cat = keys[0]
-        codes = np.asarray(cat.codes, dtype=np.intp)
-        used, codes = np.unique(codes, return_inverse=True)
-        labels = tuple(str(cat.categories[i]) for i in used)
-    else:
-        tuples = pd.MultiIndex.from_arrays(
-            [pd.Series(k).cat.codes.to_numpy() for k in keys]
-        )
-        used, codes = np.unique(np.column_stack([tuples.get_level_values(i) for i in
-                                                 range(len(keys))]), axis=0,
-                                return_inverse=True)
-        labels = tuple(":".join(str(k.categories[c]) for k, c in zip(keys, row)) for row in used)
+    codes, labels = _interaction_levels(frame, block.group)
     if len(labels) < 2:
         raise DataError(
             f"The grouping factor '{block.group_name}' has only one level ({labels[0]!r}), so "
             "its variance cannot be estimated. Remove the random term or check the column."
         )
-    return np.asarray(codes, dtype=np.intp).ravel(), labels
+    return codes, labels
 
 
 def _random_block(block: RandomSpec, frame: pd.DataFrame, latent_index: dict) -> RandomBlock:
