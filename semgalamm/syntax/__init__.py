@@ -18,6 +18,7 @@ from semgalamm.syntax.lexical import normalize
 from semgalamm.syntax.nodes import (
     BinaryOp,
     BinomialResponse,
+    Block,
     Boolean,
     Call,
     Constraint,
@@ -51,6 +52,7 @@ from semgalamm.syntax.transformer import ModelTransformer
 __all__ = [
     "BinaryOp",
     "BinomialResponse",
+    "Block",
     "Boolean",
     "Call",
     "Constraint",

@@ -283,9 +283,21 @@ class Constraint:
 
 
 @dataclass(frozen=True)
+class Block:
+    """A block line, lavaan's ``level: 1`` / ``level: within`` or ``group: 2``: the statements
+    that follow (up to the next block line of the same kind) belong to that block. ``kind`` is
+    ``"level"``, ``"group"``, ``"block"`` or ``"class"``; ``value`` is the label as written."""
+
+    kind: str
+    value: str
+    text: str
+    span: SourceSpan
+
+
+@dataclass(frozen=True)
 class Unsupported:
     """A statement with an operator that parses but cannot be estimated:
-    ``<~``, ``~*~``, ``|~``, ``|`` (thresholds), ``%``, ``:~``, or a block line (``group:``).
+    ``<~``, ``~*~``, ``|~``, ``|`` (thresholds), ``%``, ``:~``.
     """
 
     operator: str
@@ -293,7 +305,9 @@ class Unsupported:
     span: SourceSpan
 
 
-Statement = Measurement | Regression | Covariance | Definition | Constraint | Unsupported
+Statement = (
+    Measurement | Regression | Covariance | Definition | Constraint | Block | Unsupported
+)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from semgalamm.syntax.diagnostics import error_at
 from semgalamm.syntax.nodes import (
     BinaryOp,
     BinomialResponse,
+    Block,
     Boolean,
     Call,
     Constraint,
@@ -222,15 +223,15 @@ class ModelTransformer(Transformer):
     ) -> tuple[Unsupported]:
         return (Unsupported(str(op), self._text(meta), _span(meta)),)
 
-    def block(self, meta: Meta, lhs: _Located, rhs: _Located) -> tuple[Unsupported]:
+    def block(self, meta: Meta, lhs: _Located, rhs: _Located) -> tuple[Block]:
         if not (isinstance(lhs.expr, Name) and lhs.expr.name.lower() in BLOCKS):
             raise self._error(
                 lhs.span,
                 f"'{lhs.text}:' is not a block line; blocks start with group:, level:, block: "
                 "or class:. For an interaction 'a:b' write it on the right of '~'.",
             )
-        operator = lhs.expr.name.lower() + ":"
-        return (Unsupported(operator, self._text(meta), _span(meta)),)
+        value = rhs.text.strip().strip("\"'")
+        return (Block(lhs.expr.name.lower(), value, self._text(meta), _span(meta)),)
 
     # ----------------------------------------------------------------- =~ and ~~
 

@@ -14,6 +14,7 @@ import pytest
 from semgalamm.syntax import (
     BinaryOp,
     BinomialResponse,
+    Block,
     Boolean,
     Call,
     Constraint,
@@ -262,10 +263,11 @@ FORMS = [
     ("thresholds |", "u1 | t1 + t2", (unsup("|", "u1 | t1 + t2"),)),
     ("group weight %", "group % w", (unsup("%", "group % w"),)),
     ("moderated :~", "L2 :~ L2_0 + L2_1*data(z)", (unsup(":~", "L2 :~ L2_0 + L2_1*data(z)"),)),
-    ("group:", "group: 1", (unsup("group:", "group: 1"),)),
-    ("level:", "Level: within", (unsup("level:", "Level: within"),)),
-    ("block:", "block: 2", (unsup("block:", "block: 2"),)),
-    ("class:", "class: 'a'", (unsup("class:", "class: 'a'"),)),
+    # ------------------------------------------------------------ block lines
+    ("group:", "group: 1", (Block("group", "1", "group: 1", None),)),
+    ("level:", "Level: within", (Block("level", "within", "Level: within", None),)),
+    ("block:", "block: 2", (Block("block", "2", "block: 2", None),)),
+    ("class:", "class: 'a'", (Block("class", "a", "class: 'a'", None),)),
 ]
 
 

@@ -1,0 +1,193 @@
+"""lavaan's front doors, ``cfa()``, ``sem()`` and ``growth()``, for models on wide data.
+
+    parse -> build_partable -> sample moments -> RamModel -> maximize (Fisher scoring)
+          -> information -> SemFit
+
+Options keep lavaan's names in snake case (``std.lv`` is ``std_lv``, ``group.equal`` is
+``group_equal``) and lavaan's defaults for each function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from difflib import get_close_matches
+
+import numpy as np
+import pandas as pd
+
+from semgalamm.covstruct.estimate import covariance, maximize, observed_information
+from semgalamm.covstruct.likelihood import loglik
+from semgalamm.covstruct.start import fixed_values, start_values
+from semgalamm.design.ram import RamModel
+from semgalamm.design.sample_moments import GroupSample, group_sample, numeric_block
+from semgalamm.errors import DataError, SpecError, UnsupportedError
+from semgalamm.results.sem_result import SemFit
+from semgalamm.spec.partable import ParameterTable, SemOptions, build_partable
+from semgalamm.syntax import parse
+from semgalamm.syntax.nodes import Block, ModelSyntax, Regression
+
+MISSING = {"listwise": "listwise", "ml": "ml", "fiml": "ml", "direct": "ml", "ml.x": "ml",
+           "default": "listwise"}
+INFORMATION = ("expected", "observed")
+
+
+def _group_labels(data: pd.DataFrame, group: str | None) -> tuple[str, ...]:
+    if group is None:
+        return ("",)
+    if group not in data.columns:
+        close = get_close_matches(group, [str(c) for c in data.columns], n=1)
+        hint = f" Did you mean '{close[0]}'?" if close else ""
+        raise DataError(f"group='{group}' is not a column of the data.{hint}")
+    column = data[group]
+    if column.isna().any():
+        raise DataError(f"The group column '{group}' has missing values; drop those rows.")
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        present = set(column.astype(str))
+        return tuple(str(c) for c in column.cat.categories if str(c) in present)
+    return tuple(dict.fromkeys(column.astype(str)))
+
+
+def _resolve_meanstructure(syntax: ModelSyntax, options: SemOptions, n_groups: int,
+                           missing: str, growth: bool) -> bool:
+    if options.meanstructure is not None:
+        return options.meanstructure
+    has_intercepts = any(isinstance(s, Regression) and any(
+        getattr(t, "present", False) for t in s.terms) for s in syntax.statements)
+    return (growth or missing == "ml" or n_groups > 1 or has_intercepts
+            or any(k in options.group_equal for k in ("intercepts", "means")))
+
+
+def _samples(table: ParameterTable, data: pd.DataFrame, group: str | None,
+             missing: str) -> tuple[list[GroupSample], pd.DataFrame]:
+    """Per group sample moments over the block's observed variables."""
+    observed = tuple(dict.fromkeys(v for b in table.blocks for v in b.observed))
+    exogenous = tuple(dict.fromkeys(v for b in table.blocks for v in b.exogenous))
+    values = numeric_block(data, observed)
+    present = ~np.isnan(values)
+    if missing == "listwise":
+        keep = present.all(axis=1)
+    else:
+        exo_index = [observed.index(v) for v in exogenous]
+        keep = present.any(axis=1) & present[:, exo_index].all(axis=1)
+    used = data.loc[keep]
+    values = values[keep]
+    labels = _group_labels(data, group)
+    samples = []
+    for g, label in enumerate(labels, start=1):
+        rows = np.ones(len(used), dtype=bool) if group is None else \
+            (used[group].astype(str) == label).to_numpy()
+        block = table.blocks[(g - 1) * table.n_levels]
+        columns = [observed.index(v) for v in block.observed]
+        group_values = values[rows][:, columns]
+        if len(group_values) <= len(block.observed) and missing == "listwise":
+            where = f" in group '{label}'" if group else ""
+            raise DataError(
+                f"There are {len(group_values)} complete rows{where} for "
+                f"{len(block.observed)} observed variables: too few to estimate their "
+                "covariance matrix. Use more data, fewer variables, or missing='ml'."
+            )
+        samples.append(group_sample(label, group_values))
+    if not samples or sum(s.n for s in samples) == 0:
+        raise DataError("No rows are left after removing rows with missing values.")
+    return samples, used
+
+
+def _x_marginal_loglik(table: ParameterTable, samples: list[GroupSample]) -> float:
+    """The saturated log-likelihood of the fixed exogenous covariates (lavaan leaves it out
+    of ``logl``)."""
+    total = 0.0
+    for g, sample in enumerate(samples):
+        block = table.blocks[g * table.n_levels]
+        if not block.exogenous:
+            continue
+        index = [block.observed.index(v) for v in block.exogenous]
+        S = sample.cov[np.ix_(index, index)]
+        q = len(index)
+        total += -0.5 * sample.n * (q * np.log(2 * np.pi) + np.linalg.slogdet(S)[1] + q)
+    return float(total)
+
+
+def fit_wide(
+    model: str,
+    data: pd.DataFrame,
+    *,
+    function: str = "sem",
+    group: str | None = None,
+    group_equal: Sequence[str] | str = (),
+    cluster: str | None = None,
+    missing: str = "default",
+    std_lv: bool = False,
+    orthogonal: bool = False,
+    meanstructure: bool | None = None,
+    fixed_x: bool = True,
+    information: str | None = None,
+    int_ov_free: bool | None = None,
+    int_lv_free: bool | None = None,
+    syntax: ModelSyntax | None = None,
+) -> SemFit:
+    """Fit a covariance-structure model to wide data (one row per unit), lavaan's way."""
+    if not isinstance(data, pd.DataFrame):
+        raise DataError(f"data must be a pandas DataFrame, not {type(data).__name__}.")
+    if missing not in MISSING:
+        raise SpecError(f"missing='{missing}' is not one of {', '.join(MISSING)}.")
+    missing = MISSING[missing]
+    if information is not None and information not in INFORMATION:
+        raise SpecError(f"information='{information}' must be 'expected' or 'observed'.")
+    growth = function == "growth"
+    if isinstance(group_equal, str):
+        group_equal = (group_equal,)
+    options = SemOptions(
+        meanstructure=meanstructure, std_lv=std_lv, orthogonal=orthogonal, fixed_x=fixed_x,
+        int_ov_free=(not growth) if int_ov_free is None else int_ov_free,
+        int_lv_free=growth if int_lv_free is None else int_lv_free,
+        group_equal=tuple(group_equal), missing=missing,
+    )
+    syntax = syntax or parse(model)
+    has_levels = any(isinstance(s, Block) and s.kind == "level" for s in syntax.statements)
+    if cluster is not None or has_levels:
+        if cluster is None:
+            raise SpecError(
+                "The model has 'level:' blocks but no cluster variable. Pass cluster='column' "
+                "(the column that identifies the clusters), as lavaan's cluster= argument."
+            )
+        raise UnsupportedError("Two-level models (cluster=) are not available yet.")
+    groups = _group_labels(data, group)
+    resolved = _resolve_meanstructure(syntax, options, len(groups), missing, growth)
+    table = build_partable(syntax, [str(c) for c in data.columns], options, groups,
+                           meanstructure=resolved)
+    samples, _ = _samples(table, data, group, missing)
+    ram = RamModel.create(table, fixed_values(table, samples))
+
+    def evaluate_at(x, gradient=False, info=False):
+        return loglik(ram.moments(x, derivatives=gradient or info), samples, resolved,
+                      gradient, info)
+
+    estimate = maximize(table, evaluate_at, start_values(table, samples))
+    information = information or ("observed" if missing == "ml" else "expected")
+    if information == "observed":
+        info_matrix = observed_information(evaluate_at, estimate.x)
+    else:
+        info_matrix = evaluate_at(estimate.x, False, True).information
+    vcov = covariance(info_matrix, estimate.constraints)
+    x_part = _x_marginal_loglik(table, samples)
+    fit = SemFit(model, syntax, table, ram, tuple(samples),
+                 estimate.__class__(**{**estimate.__dict__,
+                                       "loglik": estimate.loglik - x_part}),
+                 vcov, information, function, group, missing, evaluate_at,
+                 {"loglik_joint": estimate.loglik, "loglik_x": x_part})
+    return fit
+
+
+def cfa(model: str, data: pd.DataFrame, **options) -> SemFit:
+    """lavaan's ``cfa()``: a confirmatory factor model (same defaults as ``sem()``)."""
+    return fit_wide(model, data, function="cfa", **options)
+
+
+def sem(model: str, data: pd.DataFrame, **options) -> SemFit:
+    """lavaan's ``sem()``: a structural equation model on wide data."""
+    return fit_wide(model, data, function="sem", **options)
+
+
+def growth(model: str, data: pd.DataFrame, **options) -> SemFit:
+    """lavaan's ``growth()``: observed intercepts fixed to 0, latent means free."""
+    return fit_wide(model, data, function="growth", **options)

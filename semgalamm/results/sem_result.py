@@ -1,0 +1,173 @@
+"""SemFit: the result of a covariance-structure fit, read as lavaan users read one.
+
+Everything is computed from the parameter table and the estimate: ``parameter_estimates()``
+(lavaan's parameterEstimates), ``standardized_solution()``, ``fit_measures()``,
+``modification_indices()`` and ``summary()``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+from scipy import stats
+
+from semgalamm.covstruct.estimate import MlEstimate, label_env
+from semgalamm.design.ram import BlockMoments, RamModel
+from semgalamm.design.sample_moments import GroupSample
+from semgalamm.spec.expressions import evaluate
+from semgalamm.spec.partable import ParameterTable
+from semgalamm.syntax.nodes import ModelSyntax
+
+FloatArray = NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class SemFit:
+    """A fitted covariance-structure model (wide data).
+
+    ``table``: the parameter table; ``ram``: its matrices; ``samples``: per group sample
+    moments; ``estimate``: the optimum; ``vcov_free``: covariance of the free vector;
+    ``information``: "expected" or "observed"; ``function``: "cfa", "sem" or "growth".
+    """
+
+    model: str
+    syntax: ModelSyntax = field(repr=False)
+    table: ParameterTable = field(repr=False)
+    ram: RamModel = field(repr=False)
+    samples: tuple[GroupSample, ...] = field(repr=False)
+    estimate: MlEstimate = field(repr=False)
+    vcov_free: FloatArray = field(repr=False)
+    information: str = "expected"
+    function: str = "sem"
+    group: str | None = None
+    missing: str = "listwise"
+    loglik_function: object = field(default=None, repr=False)
+    extra: dict = field(default_factory=dict, repr=False)
+
+    # ----------------------------------------------------------------- basic figures
+    @property
+    def loglik(self) -> float:
+        """The log-likelihood as lavaan reports it (``logl``): the joint likelihood of all
+        observed variables, fixed exogenous covariates included."""
+        return float(self.estimate.loglik)
+
+    @property
+    def converged(self) -> bool:
+        return self.estimate.converged
+
+    @property
+    def nobs(self) -> int:
+        return int(sum(s.n for s in self.samples))
+
+    @property
+    def npar(self) -> int:
+        """Free parameters minus the equality constraints on them (lavaan's npar)."""
+        return int(self.estimate.constraints.K.shape[1])
+
+    @cached_property
+    def row_estimates(self) -> FloatArray:
+        """Every table row's estimate."""
+        return self.ram.row_values(self.estimate.x)
+
+    @cached_property
+    def row_se(self) -> FloatArray:
+        se_free = np.sqrt(np.clip(np.diag(self.vcov_free), 0, None))
+        out = np.zeros(len(self.table.rows))
+        active = self._active_positions()
+        for r, row in enumerate(self.table.rows):
+            if row.free:
+                out[r] = np.nan if row.free in active else se_free[row.free - 1]
+        return out
+
+    def _active_positions(self) -> set[int]:
+        labels = self.table.label_positions()
+        out = set()
+        for text in self.estimate.active:
+            for label, position in labels.items():
+                if text.split()[0] == label and position:
+                    out.add(position)
+        return out
+
+    @cached_property
+    def implied(self) -> list[BlockMoments]:
+        """Implied moments (Sigma, mu) of every block at the estimate."""
+        return self.ram.moments(self.estimate.x, derivatives=False)
+
+    # ----------------------------------------------------------------- defined parameters
+    def _defined(self, x: FloatArray) -> FloatArray:
+        env = label_env(self.table, x)
+        return np.array([env[d.name] for d in self.table.definitions])
+
+    def _delta_se(self, function, x: FloatArray) -> FloatArray:
+        """Delta-method SEs of function(x) (a vector) with the free vector's covariance."""
+        base = function(x)
+        J = np.zeros((len(base), len(x)))
+        for k in range(len(x)):
+            h = 1e-6 * max(1.0, abs(x[k]))
+            step = np.zeros(len(x))
+            step[k] = h
+            J[:, k] = (function(x + step) - function(x - step)) / (2 * h)
+        return np.sqrt(np.clip(np.einsum("ik,kl,il->i", J, self.vcov_free, J), 0, None))
+
+    # ----------------------------------------------------------------- tables
+    def parameter_estimates(self, level: float = 0.95) -> pd.DataFrame:
+        """lavaan's parameterEstimates(): one row per parameter (and per ``:=``)."""
+        table = self.table
+        records = []
+        multi_group = table.n_groups > 1
+        multi_level = table.n_levels > 1
+        for r, row in enumerate(table.rows):
+            record = {"lhs": row.lhs, "op": row.op, "rhs": row.rhs}
+            if multi_level:
+                record["level"] = table.blocks[row.block - 1].level_label
+            if multi_group:
+                record["group"] = row.group
+            record["label"] = row.label
+            record["est"] = self.row_estimates[r]
+            record["se"] = self.row_se[r] if row.free else 0.0
+            records.append(record)
+        if table.definitions:
+            values = self._defined(self.estimate.x)
+            ses = self._delta_se(self._defined, self.estimate.x)
+            for d, value, se in zip(table.definitions, values, ses):
+                record = {"lhs": d.name, "op": ":=", "rhs": d.text}
+                if multi_level:
+                    record["level"] = ""
+                if multi_group:
+                    record["group"] = 0
+                record.update(label=d.name, est=value, se=se)
+                records.append(record)
+        frame = pd.DataFrame.from_records(records)
+        z_crit = stats.norm.ppf(0.5 + level / 2)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            se = frame["se"].to_numpy(dtype=float)
+            est = frame["est"].to_numpy(dtype=float)
+            z = np.where(se > 0, est / se, np.nan)
+        frame["z"] = z
+        frame["pvalue"] = 2 * stats.norm.sf(np.abs(z))
+        frame["ci_lower"] = est - z_crit * np.nan_to_num(se)
+        frame["ci_upper"] = est + z_crit * np.nan_to_num(se)
+        return frame
+
+    def vcov(self) -> pd.DataFrame:
+        """Covariance matrix of the free parameters (labelled as lavaan's vcov())."""
+        names = []
+        for row in self.table.free_rows():
+            name = row.label or f"{row.lhs}{row.op}{row.rhs}"
+            if self.table.n_groups > 1 and not row.label:
+                name += f".g{row.group}"
+            names.append(name)
+        return pd.DataFrame(self.vcov_free, index=names, columns=names)
+
+    def __repr__(self) -> str:
+        return (f"<SemFit {self.function}(): {self.nobs} observations, {self.npar} parameters, "
+                f"logLik {self.loglik:.4f}>")
+
+    def defined_value(self, name: str) -> float:
+        """The estimate of a ``:=`` parameter or a label."""
+        return float(evaluate(next(d.expr for d in self.table.definitions if d.name == name),
+                              label_env(self.table, self.estimate.x)))
