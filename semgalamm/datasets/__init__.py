@@ -22,6 +22,17 @@ DATASETS: dict[str, tuple[str, dict[str, list[str] | None]]] = {
                 "schools (PLmixed).", {}),
     "IRTsim": ("Simulated binary responses of 500 students in 26 schools to 5 items (PLmixed).",
                {}),
+    # lavaan's data sets. R's level order for school is Grant-White, Pasteur; lavaan numbers
+    # groups in order of first appearance in the data instead (group 1 = Pasteur).
+    "HolzingerSwineford1939": ("Mental ability test scores x1-x9 of 301 seventh- and "
+                               "eighth-grade children in two schools (lavaan).",
+                               {"school": ["Grant-White", "Pasteur"]}),
+    "PoliticalDemocracy": ("Industrialization (1960) and political democracy (1960, 1965) "
+                           "indicators for 75 developing countries (lavaan).", {}),
+    "Demo.growth": ("Simulated repeated measures t1-t4 with covariates x1, x2 and "
+                    "time-varying covariates c1-c4, 400 cases (lavaan).", {}),
+    "Demo.twolevel": ("Simulated two-level data: 2,500 cases in 200 clusters, within "
+                      "covariates x1-x3, cluster covariates w1, w2 (lavaan).", {}),
 }
 
 
