@@ -7,6 +7,7 @@
 """
 
 from semgalamm.api import fit
+from semgalamm.api_sem import cfa, growth, sem
 from semgalamm.datasets import load_dataset
 from semgalamm.errors import (
     ConvergenceWarning,
@@ -19,12 +20,17 @@ from semgalamm.errors import (
 )
 from semgalamm.results.anova import anova
 from semgalamm.results.fit_result import FitResult
+from semgalamm.results.sem_result import SemFit
 
 __all__ = [
     "fit",
+    "cfa",
+    "sem",
+    "growth",
     "anova",
     "load_dataset",
     "FitResult",
+    "SemFit",
     "SemgalammError",
     "ModelSyntaxError",
     "SpecError",

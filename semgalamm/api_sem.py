@@ -41,10 +41,7 @@ def _group_labels(data: pd.DataFrame, group: str | None) -> tuple[str, ...]:
     column = data[group]
     if column.isna().any():
         raise DataError(f"The group column '{group}' has missing values; drop those rows.")
-    if isinstance(column.dtype, pd.CategoricalDtype):
-        present = set(column.astype(str))
-        return tuple(str(c) for c in column.cat.categories if str(c) in present)
-    return tuple(dict.fromkeys(column.astype(str)))
+    return tuple(dict.fromkeys(column.astype(str)))  # lavaan: order of first appearance
 
 
 def _resolve_meanstructure(syntax: ModelSyntax, options: SemOptions, n_groups: int,

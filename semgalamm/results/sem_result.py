@@ -56,6 +56,12 @@ class SemFit:
         return float(self.estimate.loglik)
 
     @property
+    def loglik_joint(self) -> float:
+        """The joint log-likelihood of all observed variables, the fixed exogenous covariates'
+        marginal part included (lavaan 0.6's ``logl`` leaves that part out)."""
+        return float(self.extra.get("loglik_joint", self.loglik))
+
+    @property
     def converged(self) -> bool:
         return self.estimate.converged
 
@@ -65,8 +71,9 @@ class SemFit:
 
     @property
     def npar(self) -> int:
-        """Free parameters minus the equality constraints on them (lavaan's npar)."""
-        return int(self.estimate.constraints.K.shape[1])
+        """Free parameters minus the equality constraints on them (lavaan's npar); an
+        inequality held at its bound still counts, as in lavaan."""
+        return int(self.estimate.constraints.K.shape[1]) + len(self.estimate.active)
 
     @cached_property
     def row_estimates(self) -> FloatArray:
@@ -134,7 +141,7 @@ class SemFit:
             values = self._defined(self.estimate.x)
             ses = self._delta_se(self._defined, self.estimate.x)
             for d, value, se in zip(table.definitions, values, ses):
-                record = {"lhs": d.name, "op": ":=", "rhs": d.text}
+                record = {"lhs": d.name, "op": ":=", "rhs": d.text.replace(" ", "")}
                 if multi_level:
                     record["level"] = ""
                 if multi_group:
