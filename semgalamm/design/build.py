@@ -14,7 +14,7 @@ import pandas as pd
 import patsy
 import scipy.sparse as sp
 
-from semgalamm.design.design import Design, LoadingMap, RandomBlock
+from semgalamm.design.design import Design, LoadingMap, RandomBlock, StructuralEntry
 from semgalamm.design.frame import (
     as_categorical,
     check_columns,
@@ -296,10 +296,11 @@ def _indicator_rows(loading: LoadingSpec, frame: pd.DataFrame) -> np.ndarray:
 
 
 def _loading_map(spec: ModelSpec, frame: pd.DataFrame) -> LoadingMap:
-    """ell_k(i) = offset_k(i) + basis_k[i, :] @ lambda; equal labels share one lambda."""
+    """ell_k(i) = offset_k(i) + basis_k[i, :] @ lambda, and the entries of B; equal labels
+    share one parameter."""
     n = frame.shape[0]
-    free_labels = list(dict.fromkeys(ld.label for ld in spec.loadings if ld.fixed is None))
-    starts = {ld.label: ld.start for ld in spec.loadings if ld.start is not None}
+    parameters = spec.free_parameters()
+    free_labels = list(parameters)
     offsets, bases = [], []
     for latent in spec.latents:
         offset = np.zeros(n)
@@ -324,6 +325,13 @@ def _loading_map(spec: ModelSpec, frame: pd.DataFrame) -> LoadingMap:
         )
         offsets.append(offset)
         bases.append(basis)
-    start = np.array([starts.get(label, 1.0) for label in free_labels])
+    latent_index = {name: k for k, name in enumerate(spec.latents)}
+    structural = tuple(
+        StructuralEntry(latent_index[e.lhs], latent_index[e.rhs],
+                        None if e.fixed is not None else free_labels.index(e.label),
+                        0.0 if e.fixed is None else e.fixed)
+        for e in spec.structural
+    )
+    start = np.array(list(parameters.values()), dtype=float)
     return LoadingMap(tuple(spec.latents), tuple(offsets), tuple(bases), tuple(free_labels),
-                      start)
+                      start, structural)

@@ -11,6 +11,12 @@ belongs to a latent variable is multiplied by the row's loading on that latent,
 ell_k(i) = offset_k(i) + sum_j basis_k[i, j] lambda_j. Columns of X may be multiplied by a row
 loading in the same way (a latent's fixed regression, galamm's ``sl()``). Loadings only change
 values, never the sparsity pattern.
+
+Regressions among latents, eta = B eta + h(w) + zeta, give eta = (I - B)^{-1} (h(w) + zeta):
+every place that multiplies by "the row's loading on latent k" uses the effective loadings
+ell (I - B)^{-1} instead (``LoadingMap.row_loadings``), which gives X(lambda, B) and
+Z(lambda, B). A row that loads on ``ability`` with ``ability ~ b*climate`` thus gets
+b * lambda in climate's columns (of its level, say school), and in climate's h(w) columns.
 """
 
 from __future__ import annotations
@@ -115,11 +121,24 @@ class RandomBlock:
 
 
 @dataclass(frozen=True)
+class StructuralEntry:
+    """One entry B[lhs, rhs] (latent indices): the free parameter ``parameter`` (its position
+    in lambda) or the fixed ``value``."""
+
+    lhs: int
+    rhs: int
+    parameter: int | None
+    value: float
+
+
+@dataclass(frozen=True)
 class LoadingMap:
-    """Row loadings ell_k(i) = offset_k(i) + basis_k[i, :] @ lambda for every latent k.
+    """Row loadings ell_k(i) = offset_k(i) + basis_k[i, :] @ lambda for every latent k, times
+    (I - B)^{-1} when latents are regressed on each other.
 
     ``basis`` is one sparse (n, n_lambda) matrix per latent; ``lambda_names`` name the free
-    loadings and ``lambda_start`` their starting values.
+    parameters (loadings, then B entries) and ``lambda_start`` their starting values;
+    ``structural`` the entries of B.
     """
 
     latents: tuple[str, ...]
@@ -127,10 +146,32 @@ class LoadingMap:
     basis: tuple[sp.csr_matrix, ...]
     lambda_names: tuple[str, ...]
     lambda_start: FloatArray
+    structural: tuple[StructuralEntry, ...] = ()
+
+    def B(self, lam: FloatArray) -> FloatArray:
+        """The K x K matrix of regressions among latents (row: the regressed latent)."""
+        B = np.zeros((len(self.latents), len(self.latents)))
+        for e in self.structural:
+            B[e.lhs, e.rhs] += lam[e.parameter] if e.parameter is not None else e.value
+        return B
+
+    def total_effects(self, lam: FloatArray) -> FloatArray | None:
+        """(I - B)^{-1}, or None when I - B is singular (condition number above 1e12)."""
+        M = np.eye(len(self.latents)) - self.B(lam)
+        if not np.all(np.isfinite(M)) or np.linalg.cond(M) > 1e12:
+            return None
+        return np.linalg.inv(M)
 
     def row_loadings(self, lam: FloatArray) -> FloatArray:
-        """ell, an (n, K) array with one column per latent."""
-        return np.column_stack([o + b @ lam for o, b in zip(self.offset, self.basis)])
+        """The effective loadings ell (I - B)^{-1}, an (n, K) array with one column per latent
+        (all nan where I - B is singular: an infeasible point)."""
+        ell = np.column_stack([o + b @ lam for o, b in zip(self.offset, self.basis)])
+        if not self.structural:
+            return ell
+        inverse = self.total_effects(lam)
+        if inverse is None:
+            return np.full_like(ell, np.nan)
+        return ell @ inverse
 
 
 @dataclass(frozen=True)
@@ -187,6 +228,7 @@ class Design:
         return 0 if self.loadings is None else len(self.loadings.lambda_names)
 
     def row_loadings(self, lam: FloatArray) -> FloatArray:
+        """Effective row loadings (n, K): the loadings times (I - B)^{-1}."""
         if self.loadings is None:
             return np.ones((self.n, 0))
         return self.loadings.row_loadings(lam)

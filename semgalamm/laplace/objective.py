@@ -67,6 +67,8 @@ class ProfiledGaussian:
         """Factor H = A' W A + I at (theta, lambda, w); return (X(lambda), values of A) or None
         when the point is infeasible."""
         ell = self.design.row_loadings(lam)
+        if not np.all(np.isfinite(ell)):  # I - B singular
+            return None
         values = self.system.values(theta, ell)
         if not self.system.factorize(values, w):
             return None
@@ -155,6 +157,9 @@ class LaplaceGLMM:
     ) -> LaplaceState:
         d = self.design
         ell = d.row_loadings(lam)
+        if not np.all(np.isfinite(ell)):  # I - B singular: an infeasible point
+            return LaplaceState(np.inf, theta, beta, lam, self._u_warm.copy(), 1.0,
+                                np.full(d.n, np.nan), np.nan, converged=False)
         values = self.system.values(theta, ell)
         nu_fixed = d.offset + d.X(ell) @ beta
         u = self._u_warm.copy()

@@ -145,8 +145,8 @@ class FitResult:
         return pd.DataFrame(cov, index=names, columns=names)
 
     def vcov(self) -> pd.DataFrame:
-        """Covariance matrix of the fixed effects and free loadings (inverse observed
-        information over all parameters, as galamm)."""
+        """Covariance matrix of the fixed effects, free loadings and free regressions among
+        latents (inverse observed information over all parameters, as galamm)."""
         return self._covariance.copy()
 
     @property
@@ -169,8 +169,31 @@ class FitResult:
 
         return loading_estimates(self)
 
+    @property
+    def structural(self) -> pd.DataFrame | None:
+        """Regressions among latent variables (the entries of B in eta = B eta + h(w) + zeta):
+        lhs, op, rhs, estimate, se (nan when fixed), z value, Pr(>|z|), free, label (None
+        without them)."""
+        from scipy.stats import norm
+
+        if not self.spec.structural:
+            return None
+        values = dict(zip(self.design.loadings.lambda_names, self.state.lam))
+        cov = self._covariance
+        rows = []
+        for entry in self.spec.structural:
+            free = entry.fixed is None
+            estimate = values[entry.label] if free else entry.fixed
+            se = float(np.sqrt(cov.loc[entry.label, entry.label])) if free else np.nan
+            z = estimate / se if free and se > 0 else np.nan
+            rows.append((entry.lhs, "~", entry.rhs, estimate, se, z, 2 * norm.sf(abs(z)), free,
+                         entry.label))
+        return pd.DataFrame(rows, columns=["lhs", "op", "rhs", "estimate", "se", "z value",
+                                           "Pr(>|z|)", "free", "label"])
+
     def confint(self, level: float = 0.95) -> pd.DataFrame:
-        """Wald confidence intervals of the fixed effects and free loadings."""
+        """Wald confidence intervals of the fixed effects, free loadings and free regressions
+        among latents (``lhs~rhs``)."""
         from scipy.stats import norm
 
         cov = self._covariance

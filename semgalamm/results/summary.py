@@ -66,6 +66,13 @@ def format_summary(fit: FitResult) -> str:
     loadings = loading_table(fit)
     if loadings is not None:
         lines += ["Loadings:", _table(loadings), ""]
+    structural = fit.structural
+    if structural is not None:
+        table = structural.assign(Regression=structural.lhs + " ~ " + structural.rhs)
+        table = table.set_index("Regression")[["estimate", "se", "z value", "Pr(>|z|)"]]
+        table.index.name = None
+        lines += ["Regressions:", _table(table.rename(columns={
+            "estimate": "Estimate", "se": "Std. Error"})), ""]
     vc = fit.varcorr()
     lines += ["Random effects:", _varcorr_text(vc)]
     groups = ", ".join(f"{b.group}, {b.n_levels}" for b in fit.design.blocks if not b.scalar)

@@ -7,12 +7,18 @@ Default rules (lavaan's where lavaan has one):
 * latents whose disturbances vary at the same grouping level are correlated (one block with
   an unstructured covariance), unless ``f1 ~~ 0*f2`` removes the covariance;
 * a latent's structural regression has no intercept (latent means are zero; the response's
-  intercepts carry the location).
+  intercepts carry the location);
+* ``f2 ~ f1`` between latents is an entry of B in eta = B eta + h(w) + zeta, free with start 0
+  unless a modifier says otherwise (``0.5*f1`` fixes it, ``b*f1`` labels it); the disturbance
+  of a latent regressed on other latents (endogenous) is uncorrelated with every other latent
+  unless ``f2 ~~ f3`` says otherwise (lavaan's default).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+
+import numpy as np
 
 from semgalamm.errors import SpecError, UnsupportedError
 from semgalamm.spec.model_spec import (
@@ -22,21 +28,27 @@ from semgalamm.spec.model_spec import (
     RandomSpec,
     ResidualGroups,
     ResponseSpec,
+    StructuralSpec,
 )
 from semgalamm.syntax.nodes import (
+    BinaryOp,
     BinomialResponse,
+    Call,
     Constraint,
     Covariance,
     Definition,
+    Expr,
     FixedTerm,
     Intercept,
     Measurement,
     ModelSyntax,
     Name,
+    Paren,
     RandomTerm,
     Regression,
     SmoothTerm,
     SourceSpan,
+    UnaryOp,
     Unsupported,
 )
 
@@ -60,6 +72,7 @@ def build_spec(syntax: ModelSyntax) -> ModelSpec:
     regressions = [s for s in syntax.statements if isinstance(s, Regression)]
     latents = tuple(dict.fromkeys(m.latent for m in measurements))
     zero_covariances: set[frozenset[str]] = set()
+    free_covariances: set[frozenset[str]] = set()
     residual_statements: list[Covariance] = []
 
     for statement in syntax.statements:
@@ -79,10 +92,13 @@ def build_spec(syntax: ModelSyntax) -> ModelSpec:
             if any(isinstance(t, RandomTerm) for t in statement.terms):
                 residual_statements.append(statement)
             else:
-                zero_covariances |= _covariances(statement, latents)
+                zeros, frees = _covariances(statement, latents)
+                zero_covariances |= zeros
+                free_covariances |= frees
 
     loadings = tuple(ld for m in measurements for ld in _loadings(m))
     responses = [r for r in regressions if _lhs_name(r) not in latents]
+    _check_observed_lhs(responses, latents)
     if not responses:
         raise SpecError(
             "The model has no regression of an observed response. Add one, e.g. "
@@ -100,17 +116,24 @@ def build_spec(syntax: ModelSyntax) -> ModelSpec:
     random: list[RandomSpec] = []
     smooths = []
     latent_random: list[RandomSpec] = []
+    structural: list[StructuralSpec] = []
     for regression in regressions:
         latent = _lhs_name(regression) if regression is not response_statement else None
-        part, blocks, smooth_terms = _regression_parts(regression, latent, latents)
+        part, blocks, smooth_terms, entries = _regression_parts(regression, latent, latents)
         if part is not None:
             fixed.append(part)
         (latent_random if latent else random).extend(blocks)
         smooths.extend((s, latent) for s in smooth_terms)
+        structural.extend(entries)
+    _check_structural(structural)
+    for endogenous in dict.fromkeys(e.lhs for e in structural):
+        zero_covariances |= {frozenset((endogenous, other)) for other in latents
+                             if other != endogenous} - free_covariances
 
     for latent in latents:
         varies = any(latent == p[1] for r in latent_random for p in r.parts)
-        regressed = any(latent == s[1] for s in smooths) or any(latent == f.latent for f in fixed)
+        regressed = (any(latent == s[1] for s in smooths) or any(latent == f.latent for f in fixed)
+                     or any(latent == e.lhs for e in structural))
         if not varies and not regressed:
             raise SpecError(
                 f"The latent variable '{latent}' has no level: say where it varies with a "
@@ -133,7 +156,7 @@ def build_spec(syntax: ModelSyntax) -> ModelSpec:
                 f"{statement.terms[0].text}'."
             )
         residual = residual_groups(statement)
-    return ModelSpec(
+    spec = ModelSpec(
         response=response,
         fixed=tuple(fixed),
         random=tuple(random),
@@ -141,7 +164,10 @@ def build_spec(syntax: ModelSyntax) -> ModelSpec:
         latents=latents,
         smooths=tuple(smooths),
         residual=residual,
+        structural=tuple(structural),
     )
+    _check_invertible(spec)
+    return spec
 
 
 def _lhs_name(regression: Regression) -> str:
@@ -226,31 +252,39 @@ def residual_groups(statement: Covariance) -> ResidualGroups:
     return ResidualGroups(term.groups[0], selector, term.text)
 
 
-def _covariances(statement: Covariance, latents: tuple[str, ...]) -> set[frozenset[str]]:
-    zeros = set()
+def _covariances(statement: Covariance, latents: tuple[str, ...]
+                 ) -> tuple[set[frozenset[str]], set[frozenset[str]]]:
+    """Pairs of latents whose covariance ``~~`` removes (``f1 ~~ 0*f2``) and keeps
+    (``f1 ~~ f2``, needed only for a latent regressed on others)."""
+    zeros, frees = set(), set()
     for term in statement.terms:
         mod = term.modifier
         if term.variable == statement.lhs and mod.is_empty:
             continue  # a variance that is free by default
-        if mod.fixed == 0 and term.variable != statement.lhs:
-            if statement.lhs in latents and term.variable in latents:
+        between_latents = statement.lhs in latents and term.variable in latents
+        if between_latents and term.variable != statement.lhs:
+            if mod.fixed == 0:
                 zeros.add(frozenset((statement.lhs, term.variable)))
+                continue
+            if mod.is_empty:
+                frees.add(frozenset((statement.lhs, term.variable)))
                 continue
         raise UnsupportedError(
             f"The (co)variance '{statement.lhs} ~~ {term.variable}' ({_where(term.span)}) is "
-            "not supported yet: only 'f1 ~~ 0*f2' between latent variables (to remove a "
-            "covariance) can be written."
+            "not supported yet: only 'f1 ~~ 0*f2' (remove a covariance) and 'f1 ~~ f2' (keep "
+            "it) between latent variables can be written."
         )
-    return zeros
+    return zeros, frees
 
 
 def _regression_parts(
     regression: Regression, latent: str | None, latents: tuple[str, ...]
-) -> tuple[FixedPart | None, list[RandomSpec], list[SmoothTerm]]:
+) -> tuple[FixedPart | None, list[RandomSpec], list[SmoothTerm], list[StructuralSpec]]:
     intercept = latent is None
     terms: list[str] = []
     blocks: list[RandomSpec] = []
     smooths: list[SmoothTerm] = []
+    structural: list[StructuralSpec] = []
     for term in regression.terms:
         if isinstance(term, Intercept):
             if latent is not None and term.present:
@@ -265,20 +299,148 @@ def _regression_parts(
         elif isinstance(term, SmoothTerm):
             smooths.append(term)
         elif isinstance(term, FixedTerm):
+            entry = _structural_term(term, latent, latents) if latent is not None else None
+            if entry is not None:
+                structural.append(entry)
+                continue
             if not term.modifier.is_empty:
                 raise UnsupportedError(
                     f"A modifier on the regression term '{term.text}' ({_where(term.span)}) is "
                     "not supported yet. Remove it."
                 )
-            if term.text in latents:
-                raise UnsupportedError(
-                    f"Regressions among latent variables ('{_lhs_name(regression)} ~ "
-                    f"{term.text}', {_where(term.span)}) are not supported yet."
-                )
             terms.append(_patsy_text(term.text))
     if latent is not None and not terms:
-        return None, blocks, smooths
-    return FixedPart(_formula(intercept, terms), latent), blocks, smooths
+        return None, blocks, smooths, structural
+    return FixedPart(_formula(intercept, terms), latent), blocks, smooths, structural
+
+
+def _expr_names(expr: Expr) -> list[str]:
+    """Every identifier in an expression (columns, latents, labels, functions' arguments)."""
+    if isinstance(expr, Name):
+        return [expr.name]
+    if isinstance(expr, BinaryOp):
+        return _expr_names(expr.left) + _expr_names(expr.right)
+    if isinstance(expr, (Paren, UnaryOp)):
+        return _expr_names(expr.expr if isinstance(expr, Paren) else expr.operand)
+    if isinstance(expr, Call):
+        return [n for arg in (*expr.args, *(v for _, v in expr.kwargs))
+                for n in _expr_names(arg)]
+    return []
+
+
+def _structural_term(term: FixedTerm, latent: str, latents: tuple[str, ...]
+                     ) -> StructuralSpec | None:
+    """``f1``, ``0.5*f1``, ``b*f1``, ``start(0.3)*f1`` in the regression of latent ``latent``:
+    an entry of B; None for a term without latent variables (an h(w) covariate)."""
+    expr, label = term.expr, term.modifier.label
+    if isinstance(expr, BinaryOp) and expr.op == "*" and isinstance(expr.left, Name) \
+            and isinstance(expr.right, Name) and expr.right.name in latents \
+            and expr.left.name not in latents:
+        if label is not None and label != expr.left.name:
+            raise SpecError(
+                f"The term '{term.text}' ({_where(term.span)}) has two labels; keep one."
+            )
+        expr, label = expr.right, expr.left.name
+    if not isinstance(expr, Name) or expr.name not in latents:
+        named = [n for n in _expr_names(expr) if n in latents]
+        if named:
+            raise UnsupportedError(
+                f"The term '{term.text}' ({_where(term.span)}) uses latent '{named[0]}' in an "
+                "expression; interactions and functions of latent variables are not supported. "
+                f"A regression on a latent is written '{named[0]}', 'b*{named[0]}' (label) or "
+                f"'0.5*{named[0]}' (fixed value)."
+            )
+        return None
+    rhs = expr.name
+    mod = term.modifier
+    if mod.lower is not None or mod.upper is not None:
+        raise UnsupportedError(
+            f"Bounds on the latent regression '{latent} ~ {rhs}' ({_where(term.span)}) are not "
+            "supported. Remove lower()/upper()."
+        )
+    if rhs == latent:
+        raise SpecError(
+            f"'{latent} ~ {rhs}' ({_where(term.span)}) regresses a latent variable on itself. "
+            "Remove the term."
+        )
+    fixed = None if mod.free or label is not None else mod.fixed
+    return StructuralSpec(lhs=latent, rhs=rhs, fixed=fixed, label=label or f"{latent}~{rhs}",
+                          start=mod.start)
+
+
+def _check_observed_lhs(responses: list[Regression], latents: tuple[str, ...]) -> None:
+    """A regression whose left side is not a latent must not name latents on its right."""
+    for regression in responses:
+        for term in regression.terms:
+            if not isinstance(term, FixedTerm):
+                continue
+            named = [n for n in _expr_names(term.expr) if n in latents]
+            if not named:
+                continue
+            lhs = _lhs_name(regression)
+            raise SpecError(
+                f"'{lhs} ~ {term.text}' ({_where(term.span)}): '{named[0]}' is a latent "
+                f"variable but '{lhs}' is not (it has no '=~' statement). On long data the "
+                f"response's rows load on a latent through '=~' ('{named[0]} =~ item[1] + "
+                f"...'); a latent regressed on '{named[0]}' needs indicators of its own, "
+                f"'{lhs} =~ item[...]'."
+            )
+
+
+def _check_structural(structural: list[StructuralSpec]) -> None:
+    seen: set[tuple[str, str]] = set()
+    for entry in structural:
+        if (entry.lhs, entry.rhs) in seen:
+            raise SpecError(
+                f"The regression '{entry.lhs} ~ {entry.rhs}' is written twice; write each "
+                "latent regression once."
+            )
+        seen.add((entry.lhs, entry.rhs))
+
+
+def _check_invertible(spec: ModelSpec) -> None:
+    """I - B must be invertible at the fixed values and the starting values."""
+    if not spec.structural:
+        return
+    values = spec.free_parameters()
+    B = spec.structural_matrix(values)
+    M = np.eye(len(spec.latents)) - B
+    if abs(np.linalg.det(M)) > 1e-8 and np.linalg.cond(M) < 1e10:
+        return
+    cycle = _cycle(spec, B)
+    entries = ", ".join(
+        f"'{e.lhs} ~ {e.rhs}' = {e.fixed if e.fixed is not None else values[e.label]:g}"
+        + (" (fixed)" if e.fixed is not None else " (start)")
+        for e in spec.structural if e.lhs in cycle and e.rhs in cycle
+    )
+    raise SpecError(
+        f"The regressions among latent variables form the cycle {' -> '.join(cycle)} "
+        f"(each regressed on the next), and with {entries} the matrix I - B is singular: "
+        "eta = B eta + zeta has no unique solution. Change a fixed value or give a free "
+        "coefficient another starting value (start(0.1)*f)."
+    )
+
+
+def _cycle(spec: ModelSpec, B: np.ndarray) -> list[str]:
+    """A cycle of nonzero entries of B, as latent names with the first repeated at the end."""
+    names = spec.latents
+    k = len(names)
+
+    def walk(path: list[int]) -> list[int] | None:
+        for j in np.flatnonzero(B[path[-1]]):
+            if j == path[0]:
+                return path + [j]
+            if j not in path and j > path[0]:
+                found = walk(path + [int(j)])
+                if found:
+                    return found
+        return None
+
+    for start in range(k):
+        found = walk([start])
+        if found:
+            return [names[i] for i in found]
+    return list(names)
 
 
 def _random_blocks(term: RandomTerm, latent: str | None) -> list[RandomSpec]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from semgalamm.syntax.nodes import Expr, SmoothTerm
 
 
@@ -30,6 +32,24 @@ class LoadingSpec:
     def indicator(self) -> str:
         text = self.variable if self.level is None else f"{self.variable}[{self.level}]"
         return text if self.covariate is None else f"{text}:{self.covariate}"
+
+
+@dataclass(frozen=True)
+class StructuralSpec:
+    """One entry of B in eta = B eta + h(w) + zeta: latent ``lhs`` regressed on latent ``rhs``
+    (``lhs ~ rhs``). ``fixed`` is its value when fixed; free entries with the same ``label``
+    are one parameter (also with a loading of that label); ``start`` is an optional starting
+    value (default 0)."""
+
+    lhs: str
+    rhs: str
+    fixed: float | None
+    label: str
+    start: float | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.lhs}~{self.rhs}"
 
 
 @dataclass(frozen=True)
@@ -99,7 +119,8 @@ class ModelSpec:
     response: the observed response; fixed: fixed-effect formulas (the response's own and each
     latent's); random: random-effects blocks; loadings: every loading (fixed or free) of every
     latent; latents: latent names in the order defined; smooths: smooth terms (with the latent
-    they belong to, or None); residual: residual variance groups (None: one residual variance).
+    they belong to, or None); residual: residual variance groups (None: one residual variance);
+    structural: the entries of B, regressions among latents (``lhs ~ rhs``).
     """
 
     response: ResponseSpec
@@ -109,6 +130,7 @@ class ModelSpec:
     latents: tuple[str, ...]
     smooths: tuple[tuple[SmoothTerm, str | None], ...] = ()
     residual: ResidualGroups | None = None
+    structural: tuple[StructuralSpec, ...] = ()
 
     @property
     def indicator_variables(self) -> tuple[str, ...]:
@@ -118,3 +140,28 @@ class ModelSpec:
             if loading.level is not None:
                 seen[loading.variable] = None
         return tuple(seen)
+
+    def free_parameters(self) -> dict[str, float]:
+        """The free loadings and B entries by label, in packing order (loadings first), with
+        their starting values: 1 for a loading, 0 for a B entry, unless ``start()`` says."""
+        out: dict[str, float] = {}
+        for loading in self.loadings:
+            if loading.fixed is None:
+                out.setdefault(loading.label, 1.0)
+        for entry in self.structural:
+            if entry.fixed is None:
+                out.setdefault(entry.label, 0.0)
+        for item in (*self.loadings, *self.structural):
+            if item.fixed is None and item.start is not None:
+                out[item.label] = item.start
+        return out
+
+    def structural_matrix(self, values: dict[str, float]) -> np.ndarray:
+        """B (latents x latents, rows the regressed latent) at the free values ``values``
+        (by label) and the fixed ones."""
+        index = {name: k for k, name in enumerate(self.latents)}
+        B = np.zeros((len(self.latents), len(self.latents)))
+        for entry in self.structural:
+            value = entry.fixed if entry.fixed is not None else values[entry.label]
+            B[index[entry.lhs], index[entry.rhs]] += value
+        return B
