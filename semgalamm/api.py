@@ -7,11 +7,12 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 import pandas as pd
 
+from semgalamm.api_sem import fit_wide
 from semgalamm.design.build import build_design
 from semgalamm.design.row_families import (
     FamilyArg,
@@ -19,13 +20,31 @@ from semgalamm.design.row_families import (
     family_table,
     resolve_families,
 )
-from semgalamm.errors import ConvergenceWarning, DataError, SingularFitWarning, SpecError
+from semgalamm.design.stack import stack_wide
+from semgalamm.errors import (
+    ConvergenceWarning,
+    DataError,
+    SingularFitWarning,
+    SpecError,
+    UnsupportedError,
+)
 from semgalamm.laplace.model import LaplaceModel
 from semgalamm.optimize import minimize_deviance
 from semgalamm.results.fit_result import FitResult
+from semgalamm.results.sem_result import SemFit
 from semgalamm.spec.build import build_spec, residual_groups
 from semgalamm.spec.model_spec import ModelSpec
 from semgalamm.syntax import parse
+from semgalamm.syntax.nodes import (
+    BinomialResponse,
+    Block,
+    Covariance,
+    Measurement,
+    ModelSyntax,
+    RandomTerm,
+    Regression,
+    SmoothTerm,
+)
 
 
 def _with_dispformula(spec: ModelSpec, dispformula: str | None) -> ModelSpec:
@@ -53,7 +72,8 @@ def fit(
     reml: bool = False,
     start: dict[str, Sequence[float]] | None = None,
     verbose: bool = False,
-) -> FitResult:
+    **sem_options,
+) -> FitResult | SemFit:
     """Fit a GALAMM written in semgalamm's model syntax by maximum marginal likelihood.
 
     Parameters
@@ -70,8 +90,22 @@ def fit(
     reml: restricted maximum likelihood (Gaussian models without loadings only).
     start: optional starting values by kind: ``{"theta": [...], "beta": [...], "lambda": [...]}``.
     verbose: print the deviance at each gradient evaluation.
+    sem_options: for models on wide data (one row per unit, indicators as columns), lavaan's
+        options of :func:`semgalamm.sem` (``group=``, ``missing=``, ``std_lv=``, ...).
+
+    A model on wide data (``visual =~ x1 + x2 + x3``, or regressions among columns without
+    random terms) is fitted as lavaan's ``sem()`` does and returns a :class:`SemFit`; with
+    non-Gaussian indicators (``family={"x1": "binomial"}``) it is a GLLAMM fitted on the
+    stacked long data by the Laplace engine.
     """
     syntax = parse(model)
+    if is_wide(syntax):
+        return _fit_wide_model(model, syntax, data, family, sem_options, verbose)
+    if sem_options:
+        raise SpecError(
+            f"{', '.join(sem_options)}: options of models on wide data; this model is on long "
+            "data (it has random terms, smooths or 'col[level]' indicators)."
+        )
     spec = _with_dispformula(build_spec(syntax), dispformula)
     if not isinstance(data, pd.DataFrame):
         raise DataError(f"data must be a pandas DataFrame, not {type(data).__name__}.")
@@ -92,6 +126,47 @@ def fit(
     return result
 
 
+def is_wide(syntax: ModelSyntax) -> bool:
+    """A lavaan-style model on wide data: no random or smooth terms, no cbind() response and
+    no 'col[level]' indicators."""
+    for statement in syntax.statements:
+        if isinstance(statement, Block):
+            return True
+        if isinstance(statement, Measurement) and any(
+                ind.level is not None or ind.covariate is not None
+                for ind in statement.indicators):
+            return False
+        if isinstance(statement, Regression) and (
+                isinstance(statement.lhs, BinomialResponse) or any(
+                    isinstance(t, (RandomTerm, SmoothTerm)) for t in statement.terms)):
+            return False
+        if isinstance(statement, Covariance) and any(
+                isinstance(t, RandomTerm) for t in statement.terms):
+            return False
+    return True
+
+
+def _fit_wide_model(model: str, syntax: ModelSyntax, data: pd.DataFrame, family: FamilyArg,
+                    sem_options: dict, verbose: bool) -> FitResult | SemFit:
+    """Gaussian indicators: lavaan's covariance-structure ML; otherwise the stacked GLLAMM."""
+    if not isinstance(data, pd.DataFrame):
+        raise DataError(f"data must be a pandas DataFrame, not {type(data).__name__}.")
+    if isinstance(family, str) and family == "gaussian":
+        return fit_wide(model, data, syntax=syntax, **sem_options)
+    if not isinstance(family, Mapping) or any(isinstance(v, Mapping) for v in family.values()):
+        raise SpecError(
+            "For a model on wide data give the families by indicator column, e.g. "
+            'family={"x1": "binomial"} (the others are Gaussian).'
+        )
+    if sem_options:
+        raise UnsupportedError(
+            f"{', '.join(sem_options)}: not available for wide models with non-Gaussian "
+            "indicators (fitted on stacked long data)."
+        )
+    long_model, long_data, mapping = stack_wide(syntax, data, family)
+    return fit(long_model, long_data, family=mapping, verbose=verbose)
+
+
 def _warn(result: FitResult) -> None:
     if not result.converged:
         warnings.warn(
@@ -107,4 +182,4 @@ def _warn(result: FitResult) -> None:
         )
 
 
-__all__ = ["fit"]
+__all__ = ["fit", "is_wide"]
