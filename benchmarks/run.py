@@ -9,7 +9,10 @@ benchmarks/results.md.
 from __future__ import annotations
 
 import argparse
+import json
+import shutil
 import statistics
+import subprocess
 import sys
 import time
 import warnings
@@ -127,18 +130,76 @@ MODELS = {
 }
 
 
+# lavaan models on wide data (tests/fixtures/lavaan): our fit call beside lavaan's
+SEM_CASES = ("hs_cfa", "hs_group_loadings", "hs_fiml", "poldem_labels", "growth", "twolevel")
+
+
+def _lavaan_live(ref: dict, repeat: int = 7) -> float | None:
+    """lavaan's median fit time, measured now inside R (None when R or lavaan is absent)."""
+    if shutil.which("Rscript") is None:
+        return None
+    data = ref["data"]
+    load = "" if data.endswith(".csv") else (
+        f'{data} <- read.csv("{ROOT}/semgalamm/datasets/data/{data}.csv")\n')
+    code = (
+        "suppressMessages(library(lavaan))\n" + load
+        + f"model <- {json.dumps(ref['model'])}\n"
+        + f"times <- replicate({repeat}, system.time({ref['r_call']})[['elapsed']])\n"
+        "cat(median(times))\n"
+    )
+    try:
+        out = subprocess.run(["Rscript", "-e", code], capture_output=True, text=True,
+                             cwd=ROOT, timeout=300, check=True)
+        return float(out.stdout.strip().split()[-1])
+    except (subprocess.SubprocessError, ValueError, IndexError):
+        return None
+
+
+def sem_rows(repeat: int, only: str) -> list[str]:
+    """One row per lavaan case: our time, lavaan's time (live when R is here, else stored)."""
+    from tests.test_sem_lavaan import ENTRY, case_data, reference
+
+    rows = []
+    for case in SEM_CASES:
+        if only not in case:
+            continue
+        ref = reference(case)
+        data = case_data(ref)
+        entry = ENTRY[ref["function"]]
+        times = []
+        try:
+            for _ in range(max(repeat, 5)):
+                started = time.perf_counter()
+                fit = entry(ref["model"], data, **ref["options"])
+                times.append(time.perf_counter() - started)
+        except semgalamm.SemgalammError as error:
+            rows.append(f"| lavaan {case} | {type(error).__name__} | lavaan | "
+                        f"{ref['timing_seconds']:.3f} | | | {ref['logl']:.3f} |")
+            continue
+        ours = statistics.median(times)
+        live = _lavaan_live(ref)
+        peer = f"lavaan {ref['lavaan_version']} (now)" if live else "lavaan (stored)"
+        theirs = live if live else ref["timing_seconds"]
+        rows.append(f"| lavaan {case} ({fit.nobs} rows) | {ours:.3f} | {peer} | {theirs:.3f} | "
+                    f"{theirs / ours:.1f}x | {fit.loglik:.3f} | {ref['logl']:.3f} |")
+        print(rows[-1], flush=True)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--only", default="", help="run models whose name contains this")
+    parser.add_argument("--sem-only", action="store_true", help="only the lavaan models")
     args = parser.parse_args()
     header = ("| model | semgalamm (s) | reference | reference (s) | speed-up | logLik "
               "| reference logLik |")
     lines = [header, "|---|---|---|---|---|---|---|"]
     print(header)
     print(lines[1])
+    lines.extend(sem_rows(args.repeat, args.only))
     for name, (model, load, family, reference) in MODELS.items():
-        if args.only not in name:
+        if args.sem_only or args.only not in name:
             continue
         data = load()
         times = []
@@ -156,7 +217,8 @@ def main() -> None:
                 f"{ref_time / ours:.1f}x | {fit.loglik:.3f} | {ref_loglik:.3f} |")
         lines.append(line)
         print(line, flush=True)
-    (ROOT / "benchmarks" / "results.md").write_text("\n".join(lines) + "\n")
+    output = ROOT / "benchmarks" / ("results_sem.md" if args.sem_only else "results.md")
+    output.write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
