@@ -217,6 +217,12 @@ def test_singular_I_minus_B_during_optimization_is_an_infeasible_point():
     assert glmm.evaluate(theta, beta, lam, np.ones(design.n)).deviance == np.inf
 
 
+def test_singular_start_values_are_a_spec_error():
+    model = TWO + "f1 ~ f2 + (1 | id); f2 ~ 1*f1 + (1 | id); y ~ 0 + item"
+    with pytest.raises(SpecError, match=r"starting values make I - B singular .*f1~f2"):
+        semgalamm.fit(model, two_factor_data(), start={"lambda": [1, 1, 1, 1, 1.0]})
+
+
 # ----------------------------------------------------------------------------- fits
 
 

@@ -15,6 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from semgalamm.design.design import Design
+from semgalamm.errors import SpecError
 from semgalamm.laplace.objective import LaplaceGLMM, LaplaceState, ProfiledGaussian
 from semgalamm.optimize import ParameterLayout, finite_difference_hessian
 
@@ -129,6 +130,17 @@ class LaplaceModel:
                     f"(parameters: {', '.join(self.layout.names)})."
                 )
             values[kind] = np.asarray(given, dtype=float)
+        loadings = self.design.loadings
+        if loadings is not None and loadings.structural and \
+                loadings.total_effects(values["lambda"]) is None:
+            free = dict.fromkeys(loadings.lambda_names[e.parameter]
+                                 for e in loadings.structural if e.parameter is not None)
+            raise SpecError(
+                "The starting values make I - B singular (regressions among latents: "
+                f"{', '.join(free)}): "
+                "eta = B eta + zeta has no unique solution there. Give other values in "
+                "start['lambda']."
+            )
         return np.concatenate([values[kind] for kind, _ in self.layout.kinds])
 
     def row_log_sd(self, parts: dict[str, FloatArray]) -> FloatArray:
