@@ -178,3 +178,39 @@ class SemFit:
         """The estimate of a ``:=`` parameter or a label."""
         return float(evaluate(next(d.expr for d in self.table.definitions if d.name == name),
                               label_env(self.table, self.estimate.x)))
+
+    # ----------------------------------------------------------------- lavaan's results
+    @cached_property
+    def reference(self) -> list:
+        """Per group: the user, saturated (h1) and independence (baseline) log-likelihoods and
+        the h1 moments (semgalamm.results.sem_fit_measures)."""
+        from semgalamm.results.sem_fit_measures import reference_models
+
+        return reference_models(self)
+
+    def fit_measures(self) -> pd.Series:
+        """lavaan's fitMeasures(): chi-square, baseline, CFI, TLI, RMSEA, SRMR, AIC, BIC."""
+        from semgalamm.results.sem_fit_measures import fit_measures
+
+        return fit_measures(self)
+
+    def standardized_solution(self, type: str = "std.all", level: float = 0.95,
+                              constraints: bool = False) -> pd.DataFrame:
+        """lavaan's standardizedSolution(): ``type`` "std.all", "std.lv" or "std.nox", with
+        delta-method standard errors; ``constraints=True`` adds the constraint rows."""
+        from semgalamm.results.sem_standardized import standardized_solution
+
+        return standardized_solution(self, type=type, level=level, constraints=constraints)
+
+    def modification_indices(self, sort: bool = True, minimum_value: float = 0.0
+                             ) -> pd.DataFrame:
+        """lavaan's modindices(): score tests of the parameters the model leaves fixed."""
+        from semgalamm.results.sem_modindices import modification_indices
+
+        return modification_indices(self, sort=sort, minimum_value=minimum_value)
+
+    def summary(self, fit_measures: bool = False, standardized: bool = False):
+        """lavaan's summary(fit, fit.measures=, standardized=): print() it."""
+        from semgalamm.results.sem_summary import SemSummary
+
+        return SemSummary(self, fit_measures=fit_measures, standardized=standardized)
