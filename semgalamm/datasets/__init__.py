@@ -33,6 +33,11 @@ DATASETS: dict[str, tuple[str, dict[str, list[str] | None]]] = {
                     "time-varying covariates c1-c4, 400 cases (lavaan).", {}),
     "Demo.twolevel": ("Simulated two-level data: 2,500 cases in 200 clusters, within "
                       "covariates x1-x3, cluster covariates w1, w2 (lavaan).", {}),
+    "schoolclimate": ("Simulated long data: 300 pupils in 30 schools rate their school's "
+                      "climate (items c1-c3) and answer ability items a1, a2 (Gaussian) and a3 "
+                      "(binary); ability = 0.6 climate + f(age) + error "
+                      "(scripts/simulate_schoolclimate.py).",
+                      {"item": ["c1", "c2", "c3", "a1", "a2", "a3"]}),
 }
 
 
