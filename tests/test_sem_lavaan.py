@@ -121,13 +121,3 @@ def test_too_few_rows_in_a_group() -> None:
     with pytest.raises(DataError, match=r"5 complete rows in group 'Pasteur'"):
         semgalamm.cfa("visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6", small, group="school")
 
-
-def test_observed_regressed_on_a_latent() -> None:
-    """lavaan 0.6.14: sem("visual =~ x1 + x2 + x3\n x4 ~ visual + ageyr",
-    HolzingerSwineford1939) gives logl -1806.266 and these estimates."""
-    fit = semgalamm.sem("visual =~ x1 + x2 + x3\n x4 ~ visual + ageyr", HS)
-    assert fit.loglik == pytest.approx(-1806.266, abs=1e-3)
-    est = fit.parameter_estimates().set_index(["lhs", "op", "rhs"])
-    assert est.loc[("x4", "~", "visual"), "est"] == pytest.approx(0.537, abs=1e-3)
-    assert est.loc[("x4", "~", "visual"), "se"] == pytest.approx(0.103, abs=1e-3)
-    assert est.loc[("x4", "~", "ageyr"), "est"] == pytest.approx(-0.206, abs=1e-3)

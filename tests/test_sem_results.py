@@ -160,6 +160,9 @@ def _modindex_pairs(case: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame
 
 @pytest.mark.parametrize("case", CASES)
 def test_modification_indices(case: str) -> None:
+    if not reference(case)["modindices"]:  # lavaan lists none for a saturated model
+        assert fitted(case).modification_indices().empty
+        return
     both, lavaan_only, ours_only = _modindex_pairs(case)
     assert len(both) > 0
     mi_err = (both["mi_lavaan"] - both["mi"]).abs() / np.maximum(both["mi_lavaan"], 1.0)

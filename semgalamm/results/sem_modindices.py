@@ -26,8 +26,9 @@ A candidate that would fill a cell of the model's matrices already in use (``y ~
 sqrt(machine epsilon), lavaan's rule): it is not identified beside the model's parameters
 (``visual ~ textual`` beside a free covariance, a marker loading beside a free latent
 variance). As lavaan does, a residual covariance is not a candidate between two variables that
-a regression links, and with fixed covariates the information leaves out the covariates' own
-moments (a candidate ``x ~ y`` that moves them is tested on the rest of the data).
+a regression links, nor between an indicator and an observed outcome that is not one, and
+with fixed covariates the information leaves out the covariates' own moments (a candidate
+``x ~ y`` that moves them is tested on the rest of the data).
 
 ``sepc_all`` is the EPC standardized as lavaan's ``std.all`` with the model's implied
 variances (a covariance over the two residual standard deviations); ``sepc_lv`` and
@@ -89,8 +90,10 @@ def candidate_rows(fit: SemFit) -> tuple[list[int], list[ParameterRow]]:
         latent = list(variables.latent)
         wanted: list[tuple[str, str, str]] = []
         wanted += [(f, "=~", y) for f in latent for y in observed]
+        indicators = {row.rhs for row in rows if row.op == "=~"}
         for names in (observed, latent):
-            wanted += [(a, "~~", c) for i, a in enumerate(names) for c in names[i:]]
+            wanted += [(a, "~~", c) for i, a in enumerate(names) for c in names[i:]
+                       if (a in indicators) == (c in indicators) or a in latent]
         if any(row.op == "~" for row in rows):
             eqs = list(dict.fromkeys(v for row in rows if row.op == "~"
                                      for v in (row.lhs, row.rhs)))

@@ -287,6 +287,11 @@ def _regression_parts(
     structural: list[StructuralSpec] = []
     for term in regression.terms:
         if isinstance(term, Intercept):
+            if not term.modifier.is_empty:
+                raise UnsupportedError(
+                    f"A modifier on the intercept ({_where(term.span)}) belongs to models on "
+                    "wide data; in long data write '0 +' to drop an intercept."
+                )
             if latent is not None and term.present:
                 raise SpecError(
                     f"The regression of latent '{latent}' has an intercept "

@@ -72,15 +72,21 @@ EXAMPLES: dict[str, list[str]] = {
         "f =~ t[1]:x z", "y ~ x (1 | g)", "y ~ x s(x)", "y ~ x 1", "a := b c", "a == b c",
     ],
     "modifier_argument": ['f =~ start(a)*x', 'f =~ start()*x', 'f =~ label(1 + 2)*x'],
+    "labelled_intercept": ["y ~ a*1", "y ~ x + a*1", "y ~ a*2"],
 }  # fmt: skip
 
 #: Mistakes recognised by the token that is wrong, not only by where the parser stopped.
 TOKEN_SPECIFIC = frozenset(
     {"equals_sign", "star_without_modifier", "formula_term_in_measurement",
-     "bad_group", "minus_between_indicators", "operator_in_rhs", "missing_plus"}
+     "bad_group", "minus_between_indicators", "operator_in_rhs", "missing_plus",
+     "labelled_intercept"}
 )  # fmt: skip
 
 MESSAGES: dict[str, str] = {
+    "labelled_intercept": (
+        "After '~', 'a*1' reads as a product; to label an intercept write label(\"a\")*1 "
+        "(or \"a\"*1), to fix it write a number, as in 0*1; found {token} after {previous}."
+    ),
     "equals_sign": (
         "'=' is not an operator here: write '=~' for a latent variable, '~' for a regression, "
         "':=' for a definition or '==' for a constraint."

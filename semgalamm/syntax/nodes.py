@@ -155,10 +155,12 @@ class FixedTerm:
 
 @dataclass(frozen=True)
 class Intercept:
-    """An explicit ``1`` (present=True) or ``0``/``-1`` (present=False) in a formula."""
+    """An explicit ``1`` (present=True) or ``0``/``-1`` (present=False) in a formula; lavaan's
+    ``x1 ~ 0*1``, ``x1 ~ NA*1`` or ``x1 ~ label("a")*1`` carry a ``modifier``."""
 
     present: bool
     span: SourceSpan
+    modifier: Modifier = Modifier()
 
 
 @dataclass(frozen=True)

@@ -305,6 +305,15 @@ class ModelTransformer(Transformer):
             )
         return Intercept(float(value) == 1.0, _span(meta))
 
+    def modified_intercept(self, meta: Meta, *children: Any) -> Intercept:
+        *parts, value = children
+        if float(value) != 1.0:
+            raise self._error(
+                _span(meta),
+                f"A modifier applies to the intercept '1' (as in 0*1 or NA*1), not to {value}.",
+            )
+        return Intercept(True, _span(meta), self._modifier(parts))
+
     def _formula_terms(self, terms: Iterable[Term | _Removed]) -> Iterable[Term]:
         """Resolve ``- 1`` into a dropped intercept; other removals are errors."""
         for term in terms:

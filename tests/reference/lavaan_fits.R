@@ -151,6 +151,19 @@ CASES <- list(
                                     list(fixed.x = FALSE)),
   growth = list("growth", GROWTH, "Demo.growth", list()),
   growth_basic = list("growth", GROWTH_BASIC, "Demo.growth", list()),
+  nonrecursive = list("sem", "y1 ~ y5 + x1\n y5 ~ y1 + x2", "PoliticalDemocracy", list()),
+  hs_group_residuals = list("cfa", HS3, HS, list(
+    group = "school", group.equal = c("loadings", "intercepts", "residuals"))),
+  hs_group_lv_variances = list("cfa", HS3, HS, list(
+    group = "school", group.equal = c("loadings", "lv.variances", "lv.covariances"))),
+  hs_group_partial = list("cfa", HS3, HS, list(
+    group = "school", group.equal = "loadings", group.partial = "visual=~x2")),
+  hs_free_marker = list("cfa", paste("visual =~ NA*x1 + x2 + x3", "visual ~~ 1*visual",
+                                     "textual =~ x4 + x5 + x6", sep = "\n "), HS, list()),
+  hs_user_intercepts = list("cfa", paste("visual =~ x1 + x2 + x3", "x1 ~ label(\"m1\")*1",
+                                         "visual ~ 0*1", sep = "\n "), HS, list()),
+  hs_observed_on_latent = list("sem", "visual =~ x1 + x2 + x3\n x4 ~ visual + ageyr", HS,
+                               list()),
   twolevel = list("sem", TWOLEVEL, "Demo.twolevel", list(cluster = "cluster")),
   twolevel_simple = list("sem", TWOLEVEL_SIMPLE, "Demo.twolevel", list(cluster = "cluster"))
 )
@@ -172,7 +185,7 @@ snake_options <- function(options) {
   for (name in names(options)) {
     value <- options[[name]]
     key <- gsub(".", "_", name, fixed = TRUE)
-    out[[key]] <- if (name == "group.equal") I(value) else value
+    out[[key]] <- if (name %in% c("group.equal", "group.partial")) I(value) else value
   }
   if (length(out) == 0) setNames(list(), character(0)) else out
 }
@@ -281,7 +294,9 @@ joint_logl <- function(fit) {
 
 summary_rows <- list()
 
-for (case in names(CASES)) {
+# Rscript tests/reference/lavaan_fits.R [case ...]: all cases, or only the ones named
+selected <- commandArgs(trailingOnly = TRUE)
+for (case in if (length(selected)) selected else names(CASES)) {
   spec <- CASES[[case]]
   fun <- spec[[1]]; model <- spec[[2]]; data_name <- spec[[3]]; options <- spec[[4]]
   data <- datasets[[data_name]]

@@ -168,6 +168,9 @@ ERRORS = [
     # ------------------------------------------------------------ no example: generic message
     (None, "y ~ x + (1 | g:)", 1, 16, 1,
      "Found ')' after ':', but expected a name."),
+    ("labelled_intercept", "x1 ~ a*1", 1, 8, 1,
+     "After '~', 'a*1' reads as a product; to label an intercept write label(\"a\")*1 (or "
+     "\"a\"*1), to fix it write a number, as in 0*1; found '1' after '*'."),
 ]  # fmt: skip
 
 

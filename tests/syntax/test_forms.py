@@ -74,8 +74,8 @@ def fx(expr, text, **modifier):
     return FixedTerm(expr, text, Modifier(**modifier), None)
 
 
-def icpt(present):
-    return Intercept(present, None)
+def icpt(present, **modifier):
+    return Intercept(present, None, Modifier(**modifier))
 
 
 def rnd(text, groups, terms=(), intercept=None, correlated=True):
@@ -263,6 +263,11 @@ FORMS = [
     ("thresholds |", "u1 | t1 + t2", (unsup("|", "u1 | t1 + t2"),)),
     ("group weight %", "group % w", (unsup("%", "group % w"),)),
     ("moderated :~", "L2 :~ L2_0 + L2_1*data(z)", (unsup(":~", "L2 :~ L2_0 + L2_1*data(z)"),)),
+    # ------------------------------------------------------------ intercepts with modifiers
+    ("fixed intercept", "x1 ~ 0*1", (reg("x1", icpt(True, fixed=0.0)),)),
+    ("free intercept", "f ~ NA*1 + x", (reg("f", icpt(True, free=True), fx("x", "x")),)),
+    ("labelled intercept", 'x1 ~ label("a")*1', (reg("x1", icpt(True, label="a")),)),
+    ("quoted label intercept", 'x1 ~ "a"*1', (reg("x1", icpt(True, label="a")),)),
     # ------------------------------------------------------------ block lines
     ("group:", "group: 1", (Block("group", "1", "group: 1", None),)),
     ("level:", "Level: within", (Block("level", "within", "Level: within", None),)),
