@@ -218,7 +218,18 @@ def main() -> None:
         lines.append(line)
         print(line, flush=True)
     output = ROOT / "benchmarks" / ("results_sem.md" if args.sem_only else "results.md")
-    output.write_text("\n".join(lines) + "\n")
+    output.write_text("\n".join(lines) + "\n" + _notes_after_table(output))
+
+
+def _notes_after_table(path: Path) -> str:
+    """The prose and sections after the table of an earlier results file (kept on rewrite)."""
+    if not path.exists():
+        return ""
+    text = path.read_text()
+    lines = text.splitlines()
+    end = next((i for i, line in enumerate(lines) if not line.startswith("|")), len(lines))
+    rest = "\n".join(lines[end:]).strip("\n")
+    return f"\n{rest}\n" if rest else ""
 
 
 if __name__ == "__main__":
