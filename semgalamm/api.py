@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import pandas as pd
 
-from semgalamm.api_sem import fit_wide
+from semgalamm.api_sem import lavaan_options, fit_wide
 from semgalamm.design.build import build_design
 from semgalamm.design.row_families import (
     FamilyArg,
@@ -152,7 +152,7 @@ def _fit_wide_model(model: str, syntax: ModelSyntax, data: pd.DataFrame, family:
     if not isinstance(data, pd.DataFrame):
         raise DataError(f"data must be a pandas DataFrame, not {type(data).__name__}.")
     if isinstance(family, str) and family == "gaussian":
-        return fit_wide(model, data, syntax=syntax, **sem_options)
+        return fit_wide(model, data, syntax=syntax, **lavaan_options(sem_options))
     if not isinstance(family, Mapping) or any(isinstance(v, Mapping) for v in family.values()):
         raise SpecError(
             "For a model on wide data give the families by indicator column, e.g. "

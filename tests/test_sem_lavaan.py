@@ -110,6 +110,10 @@ HS = semgalamm.load_dataset("HolzingerSwineford1939")
     ("visual =~ x1 + x2 + x3\nx1 ~ s(ageyr)", {}, UnsupportedError, r"long-data models"),
     ("visual =~ x1 + a*x2 + x3\nd := a*bb", {}, SpecError, r"'bb', which is not a parameter"),
     ("visual =~ x1 + x2 + x3", {"missing": "pairwise"}, SpecError, r"missing='pairwise'"),
+    ("visual =~ x1 + x2 + x3", {"stdlv": True}, SpecError,
+     r"Unknown option 'stdlv'. Did you mean 'std_lv'\?"),
+    ("visual =~ x1 + x2 + x3", {"estimator": "MLR"}, UnsupportedError,
+     r"estimator='MLR' is not available"),
 ])
 def test_errors(model, options, error, message) -> None:
     with pytest.raises(error, match=message):
