@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import pandas as pd
 
-from semgalamm.api_sem import lavaan_options, fit_wide
+from semgalamm.api_sem import fit_wide, lavaan_options
 from semgalamm.design.build import build_design
 from semgalamm.design.row_families import (
     FamilyArg,
