@@ -153,9 +153,12 @@ def _fit_wide_model(model: str, syntax: ModelSyntax, data: pd.DataFrame, family:
         raise DataError(f"data must be a pandas DataFrame, not {type(data).__name__}.")
     if isinstance(family, str) and family == "gaussian":
         return fit_wide(model, data, syntax=syntax, **lavaan_options(sem_options))
+    if isinstance(family, str):
+        family = {"default": family}
     if not isinstance(family, Mapping) or any(isinstance(v, Mapping) for v in family.values()):
         raise SpecError(
-            "For a model on wide data give the families by indicator column, e.g. "
+            "For a model on wide data give one family for every indicator "
+            '(family="binomial") or the families by indicator column, e.g. '
             'family={"x1": "binomial"} (the others are Gaussian).'
         )
     if sem_options:

@@ -94,3 +94,11 @@ def test_family_names_an_indicator() -> None:
 def test_unsupported_statement_with_binary_indicator() -> None:
     with pytest.raises(UnsupportedError, match=r"cannot be fitted with non-Gaussian"):
         semgalamm.fit("visual =~ x1 + x2 + x3\nx2 ~~ x3", HS, family={"x1": "gaussian"})
+
+
+def test_one_family_for_every_indicator() -> None:
+    """family="binomial" on a wide model: every indicator binary (a 2PL-like IRT model)."""
+    items = HS[["x1", "x2", "x3", "x4"]].gt(HS[["x1", "x2", "x3", "x4"]].median()).astype(int)
+    fit = semgalamm.fit("ability =~ x1 + x2 + x3 + x4", items, family="binomial")
+    assert set(fit.families["family"]) == {"binomial"}
+    assert fit.loadings["ability"].notna().sum() == 4

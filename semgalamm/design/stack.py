@@ -54,7 +54,11 @@ def _prefix(mod: Modifier) -> str:
 
 def stack_wide(syntax: ModelSyntax, data: pd.DataFrame, family: Mapping[str, str]
                ) -> tuple[str, pd.DataFrame, dict]:
-    """The long model string, the long data and the family mapping of a wide GLLAMM."""
+    """The long model string, the long data and the family mapping of a wide GLLAMM.
+
+    ``family`` maps indicator columns to family names; ``"default"`` (Gaussian unless given)
+    is the family of the others.
+    """
     latents = [s.latent for s in syntax.statements if isinstance(s, Measurement)]
     lines: list[str] = []
     indicators: list[str] = []
@@ -101,6 +105,8 @@ def stack_wide(syntax: ModelSyntax, data: pd.DataFrame, family: Mapping[str, str
     for lat in latents:
         lines.append(f"{lat} ~ " + " + ".join([*latent_terms[lat], f"(1 | {UNIT})"]))
     lines.append(f"{VALUE} ~ 0 + {ITEM}")
+    default = family.get("default", "gaussian")
+    family = {k: v for k, v in family.items() if k != "default"}
     unknown = [k for k in family if k not in indicators]
     if unknown:
         raise DataError(
@@ -108,7 +114,7 @@ def stack_wide(syntax: ModelSyntax, data: pd.DataFrame, family: Mapping[str, str
             f"{'is not an indicator' if len(unknown) == 1 else 'are not indicators'} of the "
             f"model ({', '.join(indicators)}); name indicator columns."
         )
-    gaussian = [v for v in indicators if family.get(v, "gaussian") == "gaussian"]
+    gaussian = [v for v in indicators if family.get(v, default) == "gaussian"]
     if len(gaussian) > 1:
         lines.append(f"{VALUE} ~~ (1 | {ITEM})")
     values = pd.DataFrame(numeric_block(data, tuple(indicators)), columns=indicators)
@@ -121,5 +127,5 @@ def stack_wide(syntax: ModelSyntax, data: pd.DataFrame, family: Mapping[str, str
         raise DataError("A latent's covariate has missing values; drop those rows first.")
     long[ITEM] = pd.Categorical(long[ITEM], categories=indicators)
     long[UNIT] = long[UNIT].astype(str)
-    mapping = {ITEM: {v: family.get(v, "gaussian") for v in indicators}}
+    mapping = {ITEM: {v: family.get(v, default) for v in indicators}}
     return "\n".join(lines), long.reset_index(drop=True), mapping
