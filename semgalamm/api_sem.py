@@ -20,7 +20,7 @@ from semgalamm.covstruct.likelihood import loglik
 from semgalamm.covstruct.start import fixed_values, start_values
 from semgalamm.design.ram import RamModel
 from semgalamm.design.sample_moments import GroupSample, group_sample, numeric_block
-from semgalamm.errors import DataError, SpecError, UnsupportedError
+from semgalamm.errors import DataError, SemgalammError, SpecError, UnsupportedError
 from semgalamm.results.sem_result import SemFit
 from semgalamm.spec.partable import ParameterTable, SemOptions, build_partable
 from semgalamm.syntax import parse
@@ -147,7 +147,8 @@ def fit_wide(
                 "The model has 'level:' blocks but no cluster variable. Pass cluster='column' "
                 "(the column that identifies the clusters), as lavaan's cluster= argument."
             )
-        raise UnsupportedError("Two-level models (cluster=) are not available yet.")
+        return _fit_twolevel(model, data, syntax, options, cluster, group, missing,
+                             information, function)
     groups = _group_labels(data, group)
     resolved = _resolve_meanstructure(syntax, options, len(groups), missing, growth)
     table = build_partable(syntax, [str(c) for c in data.columns], options, groups,
@@ -188,3 +189,127 @@ def sem(model: str, data: pd.DataFrame, **options) -> SemFit:
 def growth(model: str, data: pd.DataFrame, **options) -> SemFit:
     """lavaan's ``growth()``: observed intercepts fixed to 0, latent means free."""
     return fit_wide(model, data, function="growth", **options)
+
+
+# --------------------------------------------------------------------------- two levels
+
+
+def _level_labels(syntax: ModelSyntax) -> tuple[str, ...]:
+    labels = tuple(s.value for s in syntax.statements
+                   if isinstance(s, Block) and s.kind == "level")
+    if len(labels) != 2:
+        raise UnsupportedError(
+            f"The model has {len(labels)} 'level:' block(s); two-level models need exactly "
+            "two, 'level: 1' (within clusters) then 'level: 2' (between clusters)."
+        )
+    first, second = (str(v).lower() for v in labels)
+    if first in ("2", "between") or second in ("1", "within"):
+        raise SpecError(
+            f"The 'level: {labels[0]}' block comes first, but the first block is the within "
+            "level (lavaan reads blocks by position). Write 'level: 1' (or 'level: within') "
+            "first, then 'level: 2' (or 'level: between')."
+        )
+    return labels
+
+
+def _fit_twolevel(model: str, data: pd.DataFrame, syntax: ModelSyntax, options: SemOptions,
+                  cluster: str, group: str | None, missing: str, information: str | None,
+                  function: str) -> SemFit:
+    """lavaan's two-level ML (cluster= with level: blocks), complete data (listwise)."""
+    from semgalamm.covstruct import twolevel as tl
+    from semgalamm.design.cluster_moments import cluster_sample
+
+    if group is not None:
+        raise UnsupportedError(
+            "group= together with cluster= (multiple-group two-level models) is not "
+            "supported yet. Fit each group separately."
+        )
+    if missing == "ml":
+        raise UnsupportedError(
+            "missing='ml' is not supported with cluster= yet; rows with missing values are "
+            "dropped with missing='listwise' (the default)."
+        )
+    if cluster not in data.columns:
+        close = get_close_matches(cluster, [str(c) for c in data.columns], n=1)
+        hint = f" Did you mean '{close[0]}'?" if close else ""
+        raise DataError(f"cluster='{cluster}' is not a column of the data.{hint}")
+    labels = _level_labels(syntax)
+    if options.meanstructure is False:
+        raise SpecError("Two-level models always have a mean structure; drop "
+                        "meanstructure=False.")
+    options = SemOptions(**{**options.__dict__, "meanstructure": True})
+    table = build_partable(syntax, [str(c) for c in data.columns], options, ("",), labels,
+                           meanstructure=True)
+    level1, level2 = table.blocks
+    layout = tl.TwoLevelLayout.create(level1, level2)
+    both_exo = [v for v in level1.exogenous if v in layout.between] + \
+        [v for v in level2.exogenous if v in layout.within]
+    if both_exo:
+        raise UnsupportedError(
+            f"{', '.join(repr(v) for v in dict.fromkeys(both_exo))}: a fixed covariate "
+            "(fixed.x) observed at both levels is not supported yet. Keep each covariate "
+            "at one level (a within-only covariate at level 1; its cluster means as a new "
+            "column for level 2), or pass fixed_x=False to model its moments."
+        )
+    variables = tuple(dict.fromkeys(layout.within + layout.z))
+    values = numeric_block(data, variables)
+    ids = data[cluster]
+    keep = ~np.isnan(values).any(axis=1) & ids.notna().to_numpy()
+    codes = pd.factorize(ids[keep])[0]
+    n_clusters = len(np.unique(codes))
+    if n_clusters < 2:
+        raise DataError(
+            f"The complete rows form {n_clusters} cluster(s) of '{cluster}'; a two-level "
+            "model needs at least two clusters."
+        )
+    values = values[keep]
+    p1 = layout.p1
+    sample = cluster_sample("", values[:, :p1], values[:, p1:], codes, layout.within,
+                            layout.z)
+    by_block = tl.table_by_block(table)
+    samples = tl.block_samples(layout, sample)
+    fixed = fixed_values(by_block, samples)
+    ram = RamModel.create(table, fixed)
+
+    def evaluate_at(x, gradient=False, info=False):
+        m1, m2 = ram.moments(x, derivatives=gradient or info)
+        return tl.loglik_twolevel(m1, m2, layout, sample, gradient, info)
+
+    estimate = maximize(table, evaluate_at, start_values(by_block, samples))
+    information = information or "observed"
+    if information == "observed":
+        info_matrix = observed_information(evaluate_at, estimate.x)
+    else:
+        info_matrix = evaluate_at(estimate.x, False, True).information
+    vcov = covariance(info_matrix, estimate.constraints)
+    x_part = tl.x_loglik(level1, level2, layout, sample)
+    npar = int(estimate.constraints.K.shape[1])
+    m1, m2 = ram.moments(estimate.x, derivatives=False)
+    h1 = tl.fit_cells(tl.saturated_model(layout, sample), layout, sample)
+    fixed_moments = (samples[0].cov, samples[0].mean, samples[1].cov, samples[1].mean)
+    covariates = (level1.exogenous, level2.exogenous)
+    if not options.fixed_x:  # lavaan's baseline frees the covariances among the covariates
+        try:
+            with_x = build_partable(syntax, [str(c) for c in data.columns],
+                                    SemOptions(**{**options.__dict__, "fixed_x": True}),
+                                    ("",), labels, meanstructure=True)
+            covariates = (with_x.blocks[0].exogenous, with_x.blocks[1].exogenous)
+        except SemgalammError:
+            pass
+    baseline = tl.fit_cells(
+        tl.baseline_model(layout, sample, covariates,
+                          fixed_moments if options.fixed_x else None), layout, sample)
+    tl.warn_unconverged(h1, "saturated")
+    tl.warn_unconverged(baseline, "baseline")
+    measures = tl.fit_measures(
+        loglik=estimate.loglik - x_part, npar=npar, n=sample.n,
+        n_exo_fixed=sum(1 for r in table.rows if r.exo), x_part=x_part, h1=h1,
+        baseline=baseline, implied=(m1.sigma, m2.sigma))
+    extra = {"loglik_joint": estimate.loglik, "loglik_x": x_part, "cluster": cluster,
+             "nclusters": sample.n_clusters, "cluster_sample": sample, "layout": layout,
+             "block_samples": tuple(samples), "h1": h1, "baseline": baseline,
+             "fit_measures": measures}
+    return SemFit(model, syntax, table, ram, (samples[0],),
+                  estimate.__class__(**{**estimate.__dict__,
+                                        "loglik": estimate.loglik - x_part}),
+                  vcov, information, function, None, "listwise", evaluate_at, extra)

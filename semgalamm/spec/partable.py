@@ -483,6 +483,8 @@ def build_partable(
                                   level_label=llabel))
             if meanstructure:
                 _mean_defaults(block_drafts, drafts, variables, block, options, g, lev)
+    if len(level_labels) > 1 and meanstructure:
+        _within_intercepts(drafts, blocks)
     rows = _positions(drafts, blocks, options)
     table = ParameterTable(tuple(rows), tuple(blocks), definitions, constraints,
                            meanstructure, options)
@@ -508,6 +510,18 @@ def _mean_defaults(block_drafts, drafts, variables, block, options, group, level
         and "means" not in options.group_equal)
     for v in variables.latent:
         add(v, None if lv_means_free else 0.0)
+
+
+def _within_intercepts(drafts: list[_Draft], blocks: list[BlockVariables]) -> None:
+    """Two levels (lavaan): a variable observed at the within level and also at the between
+    level has its mean at the between level, so its default within intercept is fixed at 0."""
+    for d in drafts:
+        variables = blocks[d.block - 1]
+        if d.op != "~1" or d.user or variables.level != 1 or d.lhs in variables.latent:
+            continue
+        if any(b.group == variables.group and b.level > 1 and d.lhs in b.observed
+               for b in blocks):
+            d.fixed = 0.0
 
 
 def _kind(d: _Draft, variables: BlockVariables) -> str | None:
