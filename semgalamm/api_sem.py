@@ -111,6 +111,7 @@ def fit_wide(
     function: str = "sem",
     group: str | None = None,
     group_equal: Sequence[str] | str = (),
+    group_partial: Sequence[str] | str = (),
     cluster: str | None = None,
     missing: str = "default",
     std_lv: bool = False,
@@ -133,11 +134,13 @@ def fit_wide(
     growth = function == "growth"
     if isinstance(group_equal, str):
         group_equal = (group_equal,)
+    if isinstance(group_partial, str):
+        group_partial = (group_partial,)
     options = SemOptions(
         meanstructure=meanstructure, std_lv=std_lv, orthogonal=orthogonal, fixed_x=fixed_x,
         int_ov_free=(not growth) if int_ov_free is None else int_ov_free,
         int_lv_free=growth if int_lv_free is None else int_lv_free,
-        group_equal=tuple(group_equal), missing=missing,
+        group_equal=tuple(group_equal), group_partial=tuple(group_partial), missing=missing,
     )
     syntax = syntax or parse(model)
     has_levels = any(isinstance(s, Block) and s.kind == "level" for s in syntax.statements)
@@ -176,19 +179,52 @@ def fit_wide(
     return fit
 
 
+def lavaan_options(options: dict) -> dict:
+    """Check option names (nearest name for a typo); lavaan's ``estimator="ML"`` is accepted."""
+    import inspect
+
+    known = [name for name in inspect.signature(fit_wide).parameters
+             if name not in ("model", "data", "function", "syntax")]
+    out = {}
+    for name, value in options.items():
+        if name == "estimator":
+            if str(value).upper() not in ("ML", "DEFAULT"):
+                raise UnsupportedError(
+                    f"estimator='{value}' is not available; semgalamm estimates by maximum "
+                    "likelihood (estimator='ML')."
+                )
+            continue
+        if name not in known:
+            close = get_close_matches(name, known, n=1, cutoff=0.5)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise SpecError(
+                f"Unknown option '{name}'.{hint} The options are lavaan's in snake case: "
+                f"{', '.join(known)}."
+            )
+        out[name] = value
+    return out
+
+
 def cfa(model: str, data: pd.DataFrame, **options) -> SemFit:
-    """lavaan's ``cfa()``: a confirmatory factor model (same defaults as ``sem()``)."""
-    return fit_wide(model, data, function="cfa", **options)
+    """lavaan's ``cfa()``: a confirmatory factor model (same defaults as ``sem()``).
+
+    Options (lavaan's, in snake case): ``group``, ``group_equal``, ``group_partial``,
+    ``cluster``, ``missing`` ("listwise" or "ml"), ``std_lv``, ``orthogonal``,
+    ``meanstructure``, ``fixed_x``, ``information`` ("expected" or "observed"),
+    ``int_ov_free``, ``int_lv_free``.
+    """
+    return fit_wide(model, data, function="cfa", **lavaan_options(options))
 
 
 def sem(model: str, data: pd.DataFrame, **options) -> SemFit:
-    """lavaan's ``sem()``: a structural equation model on wide data."""
-    return fit_wide(model, data, function="sem", **options)
+    """lavaan's ``sem()``: a structural equation model on wide data (options as ``cfa()``)."""
+    return fit_wide(model, data, function="sem", **lavaan_options(options))
 
 
 def growth(model: str, data: pd.DataFrame, **options) -> SemFit:
-    """lavaan's ``growth()``: observed intercepts fixed to 0, latent means free."""
-    return fit_wide(model, data, function="growth", **options)
+    """lavaan's ``growth()``: observed intercepts fixed to 0, latent means free (options as
+    ``cfa()``)."""
+    return fit_wide(model, data, function="growth", **lavaan_options(options))
 
 
 # --------------------------------------------------------------------------- two levels

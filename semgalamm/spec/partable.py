@@ -70,6 +70,7 @@ class SemOptions:
     int_lv_free: bool = False
     auto_cov_y: bool = True
     group_equal: tuple[str, ...] = ()
+    group_partial: tuple[str, ...] = ()  # "visual=~x2": left free across groups
     missing: str = "listwise"
 
 
@@ -339,8 +340,8 @@ class _BlockBuilder:
                 for term in s.terms:
                     if isinstance(term, Intercept):
                         if term.present:
-                            self.drafts.append(_Draft(lhs, "~1", "", b, 1, fixed=None,
-                                                      span=term.span))
+                            self.drafts.append(_Draft(lhs, "~1", "", b, 1, span=term.span,
+                                                      **_modifier_fields(term.modifier, None)))
                         continue
                     if isinstance(term, (RandomTerm, SmoothTerm)):
                         raise UnsupportedError(
@@ -552,6 +553,7 @@ def _positions(drafts: list[_Draft], blocks: list[BlockVariables],
                 f"group_equal='{keyword}' is not one of {', '.join(GROUP_EQUAL)}.{hint}"
             )
     by_block = {i + 1: b for i, b in enumerate(blocks)}
+    partial = {p.replace(" ", "") for p in options.group_partial}
     position: dict[object, int] = {}
     rows: list[ParameterRow] = []
     for i, d in enumerate(drafts, start=1):
@@ -560,7 +562,8 @@ def _positions(drafts: list[_Draft], blocks: list[BlockVariables],
         if d.fixed is None:
             if d.label:
                 key: object = ("label", d.label)
-            elif variables.group > 1 and _kind(d, variables) in options.group_equal:
+            elif variables.group > 1 and _kind(d, variables) in options.group_equal \
+                    and f"{d.lhs}{d.op}{d.rhs}" not in partial:
                 key = ("equal", d.lhs, d.op, d.rhs, variables.level)
             else:
                 key = ("row", i)
