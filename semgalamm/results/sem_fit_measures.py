@@ -296,7 +296,10 @@ def srmr(fit: SemFit, references: list[GroupReference] | None = None) -> float:
 
 
 def fit_measures(fit: SemFit) -> pd.Series:
-    """lavaan's fitMeasures(fit) as a Series (lavaan's names)."""
+    """lavaan's fitMeasures(fit) as a Series (lavaan's names). Two-level fits compute theirs
+    with their own saturated and baseline models (covstruct/twolevel.py)."""
+    if fit.table.n_levels > 1:
+        return pd.Series(fit.extra["fit_measures"], dtype=float)
     references = fit.reference
     groups = len(fit.samples)
     n = float(fit.nobs)
