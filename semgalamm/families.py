@@ -113,6 +113,19 @@ class RowFamilies:
                 mu[p] = np.exp(nu[p])
         return mu
 
+    def initial_predictor(self, y: FloatArray, trials: FloatArray) -> FloatArray:
+        """R's ``glm()`` start, ``g(mustart)``: y for Gaussian rows, log(y + 0.1) for Poisson
+        rows, logit((y + 0.5) / (N + 1)) for binomial rows (y successes of N trials). Close
+        to the data on every scale, so that IRLS from it never overflows (a start at nu = 0
+        puts Poisson counts of 1000 a thousand standard errors away)."""
+        nu = np.asarray(y, dtype=float).copy()
+        if (b := self._rows.get("binomial")) is not None:
+            p = (y[b] + 0.5) / (trials[b] + 1.0)
+            nu[b] = np.log(p) - np.log1p(-p)
+        if (p := self._rows.get("poisson")) is not None:
+            nu[p] = np.log(y[p] + 0.1)
+        return nu
+
     def variance(self, nu: FloatArray, trials: FloatArray) -> FloatArray:
         """b''(nu) per row (times trials for binomial): the Fisher weight before w/phi."""
         v = np.ones_like(nu)

@@ -22,27 +22,52 @@ from semgalamm.optimize import ParameterLayout, finite_difference_hessian
 FloatArray = NDArray[np.float64]
 
 
-def _glm_start(design: Design, max_iter: int = 25) -> tuple[FloatArray, FloatArray]:
-    """beta of the GLM without random effects (IRLS), a start for the Laplace fit, and its
-    standard errors (the scale of each fixed effect for the optimizer)."""
+def _glm_start(design: Design, max_iter: int = 50) -> tuple[FloatArray, FloatArray]:
+    """beta of the GLM without random effects, a start for the Laplace fit, and its standard
+    errors (the scale of each fixed effect for the optimizer).
+
+    IRLS as R's ``glm.fit``: the first working response is built around R's ``mustart`` (the
+    data themselves, ``RowFamilies.initial_predictor``), and a step that does not lower the
+    deviance is halved. Separated data (a coefficient running off to infinity) stop after
+    ``max_iter`` steps with a large but finite beta and a large standard error."""
     X = design.X(design.row_loadings(_lambda_start(design)))
     fam = design.families
-    nu = np.zeros(design.n)
-    beta = np.zeros(design.p)
+    y, trials, weights, offset = design.y, design.trials, design.weights, design.offset
     phi = np.ones(design.n)
+    if design.p == 0:
+        return np.zeros(0), np.ones(0)
+
+    def deviance(nu: FloatArray) -> float:
+        value = -2.0 * float(np.sum(fam.loglik(y, nu, weights, trials, phi)))
+        return value if np.isfinite(value) else np.inf
+
+    nu = fam.initial_predictor(y, trials)
+    beta: FloatArray | None = None
+    dev_old = np.inf
     for _ in range(max_iter):
-        mu = fam.mean(nu, design.trials)
-        w = design.weights * fam.variance(nu, design.trials) / phi
-        w = np.maximum(w, 1e-10)
-        z = nu - design.offset + design.weights * (design.y - mu) / phi / w
-        new = np.linalg.lstsq(X * np.sqrt(w)[:, None], z * np.sqrt(w), rcond=None)[0]
-        if np.max(np.abs(new - beta)) < 1e-10:
-            beta = new
+        info = np.maximum(weights * fam.variance(nu, trials) / phi, 1e-10)
+        z = nu - offset + weights * (y - fam.mean(nu, trials)) / phi / info
+        root = np.sqrt(info)
+        if not (np.all(np.isfinite(z)) and np.all(np.isfinite(root))):
             break
-        beta = new
-        nu = design.offset + X @ beta
-    mu_w = design.weights * fam.variance(design.offset + X @ beta, design.trials)
-    info = X.T @ (np.maximum(mu_w, 1e-10)[:, None] * X)
+        new = np.linalg.lstsq(X * root[:, None], z * root, rcond=None)[0]
+        dev = deviance(offset + X @ new)
+        halvings = 0
+        while beta is not None and not dev <= dev_old + 1e-9 * abs(dev_old) and halvings < 30:
+            new = 0.5 * (new + beta)  # step halving (glm.fit: "step size truncated")
+            dev = deviance(offset + X @ new)
+            halvings += 1
+        if beta is not None and not dev <= dev_old + 1e-9 * abs(dev_old):
+            break  # no step lowers the deviance: keep the last beta
+        change = np.max(np.abs(new - beta)) if beta is not None else np.inf
+        beta, nu = new, offset + X @ new
+        if abs(dev - dev_old) <= 1e-10 * (abs(dev) + 0.1) or change < 1e-10:
+            break
+        dev_old = dev
+    if beta is None or not np.all(np.isfinite(beta)):
+        beta = np.zeros(design.p)
+    nu = offset + X @ beta
+    info = X.T @ (np.maximum(weights * fam.variance(nu, trials) / phi, 1e-10)[:, None] * X)
     try:
         se = np.sqrt(np.diag(np.linalg.inv(info)))
     except np.linalg.LinAlgError:

@@ -150,7 +150,8 @@ class LaplaceGLMM:
         d = self.design
         nu = nu_fixed + self.system.times(values, u)
         ll = d.families.loglik(d.y, nu, d.weights, d.trials, phi)
-        return float(np.sum(ll) - 0.5 * u @ u), nu
+        with np.errstate(over="ignore", invalid="ignore"):  # -inf at an infeasible point
+            return float(np.sum(ll) - 0.5 * u @ u), nu
 
     def evaluate(
         self, theta: FloatArray, beta: FloatArray, lam: FloatArray, phi: FloatArray
