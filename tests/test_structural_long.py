@@ -300,7 +300,7 @@ def test_across_levels_recovers_b():
     assert 0.03 < row.se < 0.15
     assert abs(row.estimate - 0.5) < 2.5 * row.se
     assert "ability~climate" in fit.confint().index
-    assert fit.df == 2 + 6 + 5 + 1  # two variances, intercepts, loadings and b, sigma
+    assert fit.npar == 2 + 6 + 5 + 1  # two variances, intercepts, loadings and b, sigma
     text = fit.summary()
     assert "Regressions:" in text
     assert "ability ~ climate" in text.split("Regressions:")[1].splitlines()[2]

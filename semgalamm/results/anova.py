@@ -1,13 +1,23 @@
-"""Likelihood-ratio tests of nested models, laid out like R's ``anova(fit0, fit1)``.
+"""Likelihood-ratio tests of nested models.
 
-Each row after the first (models ordered by their number of parameters) tests the model
-against the one above it: Chisq = 2 (log L_1 - log L_0) on Df = npar_1 - npar_0 degrees of
-freedom. The test is valid for nested models fitted by maximum likelihood to the same rows;
-it is conservative when the smaller model puts a variance on its boundary (0).
+Long-data fits (FitResult, ``semgalamm.fit``) are laid out like R's ``anova(fit0, fit1)``
+for lme4 fits: each row after the first (models ordered by their number of parameters) tests
+the model against the one above it, Chisq = 2 (log L_1 - log L_0) on Df = npar_1 - npar_0
+degrees of freedom. The test is valid for nested models fitted by maximum likelihood to the
+same rows; it is conservative when the smaller model puts a variance on its boundary (0).
+
+Wide-data SEMs (SemFit, ``semgalamm.cfa/sem/growth``) are laid out like lavaan's
+``anova(fit1, fit2)`` (``lavTestLRT``, standard chi-square difference test): models ordered
+by their degrees of freedom (the least restricted first), with Df, AIC, BIC, Chisq, the
+chi-square difference, the RMSEA of the difference, Df diff and Pr(>Chisq).
+
+The two kinds cannot be mixed: their likelihoods are of different data.
 """
 
 from __future__ import annotations
 
+import math
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -15,26 +25,63 @@ import numpy as np
 import pandas as pd
 from scipy.stats import chi2
 
-from semgalamm.errors import SpecError
+from semgalamm.errors import ConvergenceWarning, FitWarning, SpecError
 
 if TYPE_CHECKING:
     from semgalamm.results.fit_result import FitResult
+    from semgalamm.results.sem_result import SemFit
 
 
-def anova(*fits: FitResult, names: Sequence[str] | None = None) -> pd.DataFrame:
-    """Compare nested fits: npar, AIC, BIC, logLik, deviance and the likelihood-ratio test
-    (Chisq, Df, Pr(>Chisq)) of each model against the previous one, smallest model first.
+def anova(*fits: FitResult | SemFit, names: Sequence[str] | None = None) -> pd.DataFrame:
+    """Compare nested fits by likelihood-ratio tests.
+
+    FitResults (``semgalamm.fit``): npar, AIC, BIC, logLik, deviance and the test (Chisq,
+    Df, Pr(>Chisq)) of each model against the previous one, smallest model first (R's
+    anova for lme4 fits). SemFits (``semgalamm.cfa/sem/growth``): lavaan's anova table
+    (Df, AIC, BIC, Chisq, Chisq diff, RMSEA, Df diff, Pr(>Chisq)), least restricted model
+    first.
 
     ``names`` label the rows (default "model 1", "model 2", ... in the order given).
     """
+    from semgalamm.results.fit_result import FitResult
+    from semgalamm.results.sem_result import SemFit
+
+    if len(fits) == 1 and isinstance(fits[0], (list, tuple)):
+        raise SpecError("anova() takes the fits as separate arguments: anova(fit0, fit1), or "
+                        "anova(*fits) for a list of fits.")
     if len(fits) < 2:
         raise SpecError("anova() compares two or more fits: anova(fit0, fit1).")
     labels = list(names) if names is not None else [f"model {i + 1}" for i in range(len(fits))]
     if len(labels) != len(fits):
         raise SpecError(f"names has {len(labels)} entries for {len(fits)} fits.")
+    for fit, label in zip(fits, labels):
+        if not isinstance(fit, (FitResult, SemFit)):
+            raise SpecError(f"anova() compares fitted models; {label} is a "
+                            f"{type(fit).__name__} object. Pass the results of "
+                            "semgalamm.fit() or of semgalamm.cfa()/sem()/growth().")
+    kinds = {type(fit) for fit in fits}
+    if len(kinds) > 1:
+        sem_label = next(label for fit, label in zip(fits, labels) if isinstance(fit, SemFit))
+        long_label = next(label for fit, label in zip(fits, labels)
+                          if isinstance(fit, FitResult))
+        raise SpecError(
+            f"anova() cannot compare a SemFit ({sem_label}, from semgalamm.cfa/sem/growth on "
+            f"wide data) with a FitResult ({long_label}, from semgalamm.fit on long data): "
+            "their likelihoods are of differently arranged data, so the likelihood-ratio "
+            "test means nothing. Fit all models with the same function and compare those."
+        )
+    if isinstance(fits[0], SemFit):
+        return _anova_sem(fits, labels)
+    return _anova_long(fits, labels)
+
+
+# --------------------------------------------------------------------------- long data
+
+
+def _anova_long(fits: Sequence[FitResult], labels: list[str]) -> pd.DataFrame:
     _check_comparable(fits, labels)
-    order = sorted(range(len(fits)), key=lambda i: fits[i].df)
-    npar = np.array([fits[i].df for i in order], dtype=float)
+    order = sorted(range(len(fits)), key=lambda i: fits[i].npar)
+    npar = np.array([fits[i].npar for i in order], dtype=float)
     loglik = np.array([fits[i].loglik for i in order])
     chisq = np.concatenate([[np.nan], 2.0 * np.diff(loglik)])
     df = np.concatenate([[np.nan], np.diff(npar)])
@@ -73,3 +120,95 @@ def _check_comparable(fits: Sequence[FitResult], labels: list[str]) -> None:
             raise SpecError(
                 f"{label} has another response than {labels[0]}: the models are not nested."
             )
+
+
+# --------------------------------------------------------------------------- SEMs (lavaan)
+
+SEM_COLUMNS = ("Df", "AIC", "BIC", "Chisq", "Chisq diff", "RMSEA", "Df diff", "Pr(>Chisq)")
+
+
+def _observed(fit: SemFit) -> list[str]:
+    return sorted({v for block in fit.table.blocks for v in block.observed})
+
+
+def _check_sem_comparable(fits: Sequence[SemFit], labels: list[str]) -> None:
+    """Same observations, variables, groups and mean structure (lavaan refuses mixed mean
+    structures and warns about different variables; here both are errors)."""
+    first, name = fits[0], labels[0]
+    for fit, label in zip(fits[1:], labels[1:]):
+        if [s.label for s in fit.samples] != [s.label for s in first.samples]:
+            raise SpecError(
+                f"{label} and {name} have other groups (group={fit.group!r}: "
+                f"{len(fit.samples)} vs group={first.group!r}: {len(first.samples)}): the "
+                "models are not nested. Fit both with the same group= column."
+            )
+        if fit.nobs != first.nobs or [s.n for s in fit.samples] != [s.n for s in first.samples]:
+            raise SpecError(
+                f"{label} was fitted to {fit.nobs} observations and {name} to {first.nobs}: "
+                "likelihood-ratio tests need the same data (check missing= and the data "
+                "passed)."
+            )
+        if _observed(fit) != _observed(first):
+            only = sorted(set(_observed(fit)) ^ set(_observed(first)))
+            raise SpecError(
+                f"{label} and {name} are models of different observed variables "
+                f"({', '.join(only)} in one only): their chi-squares are of different data, "
+                "so the models are not nested. Keep the variables in both (fix a path to 0 "
+                "instead of dropping a variable)."
+            )
+        if fit.table.meanstructure != first.table.meanstructure:
+            raise SpecError(
+                f"{label} and {name} differ in their mean structure (one models intercepts, "
+                "the other does not): fit both with the same meanstructure= option."
+            )
+        if fit.table.n_levels != first.table.n_levels:
+            raise SpecError(f"{label} and {name} have different numbers of levels: the "
+                            "models are not nested.")
+
+
+def _anova_sem(fits: Sequence[SemFit], labels: list[str]) -> pd.DataFrame:
+    """lavaan's lavTestLRT(..., method = "default") for ML fits: the chi-square difference
+    test, the RMSEA of the difference with lavaan's N (all observations) and groups taken
+    from the first model given."""
+    _check_sem_comparable(fits, labels)
+    not_converged = [label for fit, label in zip(fits, labels) if not fit.converged]
+    if not_converged:
+        warnings.warn(f"Not all models converged ({', '.join(not_converged)}): the test may "
+                      "be meaningless.", ConvergenceWarning, stacklevel=3)
+    measures = [fit.fit_measures() for fit in fits]
+    model_df = [float(m["df"]) for m in measures]
+    order = sorted(range(len(fits)), key=lambda i: model_df[i])  # stable, as R's order()
+    df = np.array([model_df[i] for i in order])
+    stat = np.array([float(measures[i]["chisq"]) for i in order])
+    stat_diff = np.concatenate([[np.nan], np.diff(stat)])
+    df_diff = np.concatenate([[np.nan], np.diff(df)])
+    n, groups = float(fits[0].nobs), len(fits[0].samples)
+    rmsea = [np.nan] + [
+        math.sqrt(max(x / n / d - 1.0 / n, 0.0)) * math.sqrt(groups) if d > 0 else 0.0
+        for x, d in zip(stat_diff[1:], df_diff[1:])]
+    with np.errstate(invalid="ignore"):
+        p = np.array([np.nan] + [float(chi2.sf(x, d)) if d > 0 else np.nan
+                                 for x, d in zip(stat_diff[1:], df_diff[1:])])
+    rows = [labels[i] for i in order]
+    if np.any(stat_diff[1:] < -np.finfo(float).eps ** (1 / 3)):
+        warnings.warn(
+            "Some restricted models fit better than less restricted models; either these "
+            "models are not nested, or the less restricted model failed to reach a global "
+            f"optimum. Smallest difference = {np.nanmin(stat_diff[1:]):.6g}.", FitWarning,
+            stacklevel=3)
+    same = [rows[k] for k in range(1, len(rows)) if df_diff[k] == 0]
+    if same:
+        warnings.warn(
+            f"Some models have the same degrees of freedom ({', '.join(same)} and the model "
+            "above): they are not nested, so there is no test (Pr(>Chisq) is NaN); compare "
+            "them by AIC or BIC.", FitWarning, stacklevel=3)
+    return pd.DataFrame({
+        "Df": df.astype(int),
+        "AIC": [fits[i].aic for i in order],
+        "BIC": [fits[i].bic for i in order],
+        "Chisq": stat,
+        "Chisq diff": stat_diff,
+        "RMSEA": rmsea,
+        "Df diff": df_diff,
+        "Pr(>Chisq)": p,
+    }, index=rows)

@@ -1,10 +1,14 @@
 """FitResult: the estimates of a finished fit, as tidy pandas objects.
 
-Derived quantities (standard errors, fitted values) are computed on first use and cached.
+Properties hold what the fit is (numbers, flags, named estimates: ``fit.loglik``,
+``fit.fixef``); methods compute or lay out something on request and are always called
+(``fit.varcorr()``, ``fit.confint(0.9)``): the rule is in docs/results.md. Derived quantities
+(standard errors, fitted values) are computed on first use and cached.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -15,6 +19,8 @@ from scipy.special import xlogy
 from semgalamm.laplace.model import LaplaceModel
 from semgalamm.laplace.objective import LaplaceState
 from semgalamm.optimize import OptResult
+from semgalamm.results.checks import check_choice, check_level, estimate_frame, estimate_series
+from semgalamm.results.summary import SummaryText
 from semgalamm.spec.model_spec import ModelSpec
 from semgalamm.syntax.nodes import ModelSyntax
 
@@ -26,9 +32,15 @@ class FitResult:
     Attributes
     ----------
     model: the model string.  spec: its meaning (ModelSpec).  optimizer: the OptResult.
-    loglik, deviance (-2 loglik), aic, bic, nobs, df (number of estimated parameters).
+    loglik, deviance (-2 loglik), aic, bic, nobs, npar (number of estimated parameters).
     rows: the index of the data rows used.  families: each family with its link, number of
     rows and the indicators it covers.
+
+    Properties (no parentheses) hold numbers, flags and named estimates: loglik, deviance,
+    aic, bic, nobs, npar, converged, is_singular, sigma, fixef, fixef_se, theta, loadings,
+    structural. Methods compute on request: vcov(), confint(level), varcorr(), ranef(),
+    residual_sd(), loading_estimates(), fitted(), residuals(type), smooths(), smooth(term),
+    plot_smooth(term), predict(newdata), summary() (docs/results.md).
     """
 
     model: str
@@ -66,17 +78,28 @@ class FitResult:
         return -0.5 * self.state.deviance
 
     @property
-    def df(self) -> int:
+    def npar(self) -> int:
+        """Number of estimated parameters: variance parameters, fixed effects, free loadings
+        and regressions among latents, residual variances (lme4's logLik df)."""
         d = self.design
         return len(d.theta_names()) + d.p + d.n_lambda + d.n_dispersion
 
     @property
+    def df(self) -> int:
+        """Deprecated spelling of ``npar`` (for SEMs "df" means the model's degrees of
+        freedom, so the number of parameters is ``npar`` for every fit)."""
+        warnings.warn("FitResult.df is deprecated: use fit.npar (the number of estimated "
+                      "parameters, the name SemFit uses too).", DeprecationWarning,
+                      stacklevel=2)
+        return self.npar
+
+    @property
     def aic(self) -> float:
-        return self.deviance + 2 * self.df
+        return self.deviance + 2 * self.npar
 
     @property
     def bic(self) -> float:
-        return self.deviance + np.log(self.nobs) * self.df
+        return self.deviance + np.log(self.nobs) * self.npar
 
     @property
     def converged(self) -> bool:
@@ -122,7 +145,8 @@ class FitResult:
     @property
     def theta(self) -> pd.Series:
         """Relative covariance factor elements (lme4's theta)."""
-        return pd.Series(self.state.theta, index=self.design.theta_names(), name="theta")
+        return estimate_series(pd.Series(self.state.theta, index=self.design.theta_names(),
+                                         name="theta"), "theta")
 
     @property
     def is_singular(self) -> bool:
@@ -137,7 +161,8 @@ class FitResult:
     @property
     def fixef(self) -> pd.Series:
         """Fixed effects beta."""
-        return pd.Series(self.state.beta, index=list(self.design.fixed_names), name="estimate")
+        return estimate_series(pd.Series(self.state.beta, index=list(self.design.fixed_names),
+                                         name="estimate"), "fixef")
 
     @cached_property
     def _covariance(self) -> pd.DataFrame:
@@ -153,7 +178,7 @@ class FitResult:
     def fixef_se(self) -> pd.Series:
         names = list(self.design.fixed_names)
         se = np.sqrt(np.diag(self._covariance.loc[names, names].to_numpy()))
-        return pd.Series(se, index=names, name="se")
+        return estimate_series(pd.Series(se, index=names, name="se"), "fixef_se")
 
     @property
     def loadings(self) -> pd.DataFrame | None:
@@ -161,7 +186,7 @@ class FitResult:
         (None when the model has no latent variables)."""
         from semgalamm.results.tables import loading_table
 
-        return loading_table(self)
+        return estimate_frame(loading_table(self), "loadings")
 
     def loading_estimates(self) -> pd.DataFrame | None:
         """Loadings in tidy form: latent, indicator, estimate, se, free, label."""
@@ -188,14 +213,16 @@ class FitResult:
             z = estimate / se if free and se > 0 else np.nan
             rows.append((entry.lhs, "~", entry.rhs, estimate, se, z, 2 * norm.sf(abs(z)), free,
                          entry.label))
-        return pd.DataFrame(rows, columns=["lhs", "op", "rhs", "estimate", "se", "z value",
-                                           "Pr(>|z|)", "free", "label"])
+        return estimate_frame(pd.DataFrame(rows, columns=[
+            "lhs", "op", "rhs", "estimate", "se", "z value", "Pr(>|z|)", "free", "label"]),
+            "structural")
 
     def confint(self, level: float = 0.95) -> pd.DataFrame:
         """Wald confidence intervals of the fixed effects, free loadings and free regressions
-        among latents (``lhs~rhs``)."""
+        among latents (``lhs~rhs``); ``level`` is a proportion (0.95, not 95)."""
         from scipy.stats import norm
 
+        level = check_level(level)
         cov = self._covariance
         names = list(cov.index)
         estimate = np.concatenate([self.state.beta, self.state.lam])
@@ -279,6 +306,7 @@ class FitResult:
     def residuals(self, type: str = "response") -> np.ndarray:
         """Residuals: "response" (y - mu, binomial on the proportion scale), "pearson" or
         "deviance"."""
+        check_choice(type, ("response", "pearson", "deviance"), "type")
         d = self.design
         fam = d.families
         y = d.y / d.trials
@@ -286,13 +314,11 @@ class FitResult:
         raw = y - mu
         if type == "response":
             return raw
-        var = fam.variance(self.state.nu, np.ones(d.n)) / d.trials
-        var = np.where(fam.mask("gaussian"), self._row_sigma() ** 2, var)
         if type == "pearson":
+            var = fam.variance(self.state.nu, np.ones(d.n)) / d.trials
+            var = np.where(fam.mask("gaussian"), self._row_sigma() ** 2, var)
             return raw / np.sqrt(var)
-        if type == "deviance":
-            return np.sign(raw) * np.sqrt(np.maximum(self._unit_deviance(y, mu), 0.0))
-        raise ValueError(f'type must be "response", "pearson" or "deviance", not "{type}".')
+        return np.sign(raw) * np.sqrt(np.maximum(self._unit_deviance(y, mu), 0.0))
 
     def _unit_deviance(self, y: np.ndarray, mu: np.ndarray) -> np.ndarray:
         d = self.design
@@ -307,20 +333,24 @@ class FitResult:
 
     # ------------------------------------------------------------------ smooth terms
     def smooths(self) -> pd.DataFrame:
-        """Each smooth's effective degrees of freedom, basis dimension and variance."""
+        """Each smooth's effective degrees of freedom, basis dimension and variance (no rows
+        for a model without smooths)."""
         from semgalamm.results.smooths import smooth_table
 
         return smooth_table(self)
 
     def smooth(self, term: str | int = 0, at=None, n: int = 100) -> pd.DataFrame:
         """The estimated smooth ``term`` (label such as "s(x)", or position) at ``at`` (or n
-        points over the data's range): estimate, se, and se_with_mean (mgcv's seWithMean)."""
+        points over the data's range): estimate, se, and se_with_mean (mgcv's seWithMean).
+        A model without smooths, or a term it does not have, raises a SpecError naming the
+        model's smooths."""
         from semgalamm.results.smooths import smooth_values
 
         return smooth_values(self, term, at, n)
 
     def plot_smooth(self, term: str | int = 0, **options):
-        """Plot a smooth with its confidence band (matplotlib); see results.smooths."""
+        """Plot a smooth with its confidence band (needs matplotlib: ``pip install
+        semgalamm[plot]``); see results.smooths.plot_smooth for the options."""
         from semgalamm.results.smooths import plot_smooth
 
         return plot_smooth(self, term, **options)
@@ -332,10 +362,11 @@ class FitResult:
 
         return predict(self, newdata, type)
 
-    def summary(self) -> str:
+    def summary(self) -> SummaryText:
+        """lme4's summary(): a str that prints (and shows in notebooks) as the summary."""
         from semgalamm.results.summary import format_summary
 
-        return format_summary(self)
+        return SummaryText(format_summary(self))
 
     def __repr__(self) -> str:
         return (f"<FitResult {self.model!r}: logLik {self.loglik:.3f}, {self.nobs} rows, "

@@ -3,6 +3,11 @@
 Everything is computed from the parameter table and the estimate: ``parameter_estimates()``
 (lavaan's parameterEstimates), ``standardized_solution()``, ``fit_measures()``,
 ``modification_indices()`` and ``summary()``.
+
+The accessors follow the rule of FitResult (docs/results.md): properties hold numbers and
+flags (``loglik``, ``aic``, ``bic``, ``nobs``, ``npar``, ``converged``), methods compute or
+lay out tables on request (``vcov()``, ``confint(level)``, ``parameter_estimates()``, ...);
+the names FitResult and SemFit share mean the same thing.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from scipy import stats
 from semgalamm.covstruct.estimate import MlEstimate, label_env
 from semgalamm.design.ram import BlockMoments, RamModel
 from semgalamm.design.sample_moments import GroupSample
+from semgalamm.results.checks import check_choice, check_level
 from semgalamm.spec.expressions import evaluate
 from semgalamm.spec.partable import ParameterTable
 from semgalamm.syntax.nodes import ModelSyntax
@@ -32,6 +38,10 @@ class SemFit:
     ``table``: the parameter table; ``ram``: its matrices; ``samples``: per group sample
     moments; ``estimate``: the optimum; ``vcov_free``: covariance of the free vector;
     ``information``: "expected" or "observed"; ``function``: "cfa", "sem" or "growth".
+
+    Properties: loglik, aic, bic, nobs, npar, converged. Methods: parameter_estimates(level),
+    vcov(), confint(level), fit_measures(), standardized_solution(type, level),
+    modification_indices(), summary() (docs/results.md).
     """
 
     model: str
@@ -62,8 +72,19 @@ class SemFit:
         return float(self.extra.get("loglik_joint", self.loglik))
 
     @property
+    def aic(self) -> float:
+        """Akaike's criterion -2 loglik + 2 npar (lavaan's AIC(fit), fitMeasures "aic")."""
+        return -2.0 * self.loglik + 2.0 * self.npar
+
+    @property
+    def bic(self) -> float:
+        """Schwarz's criterion -2 loglik + npar log(nobs) (lavaan's BIC(fit), fitMeasures
+        "bic"; nobs over all groups)."""
+        return -2.0 * self.loglik + self.npar * float(np.log(self.nobs))
+
+    @property
     def converged(self) -> bool:
-        return self.estimate.converged
+        return bool(self.estimate.converged)
 
     @property
     def nobs(self) -> int:
@@ -122,7 +143,9 @@ class SemFit:
 
     # ----------------------------------------------------------------- tables
     def parameter_estimates(self, level: float = 0.95) -> pd.DataFrame:
-        """lavaan's parameterEstimates(): one row per parameter (and per ``:=``)."""
+        """lavaan's parameterEstimates(): one row per parameter (and per ``:=``), with
+        ``level`` (a proportion: 0.95, not 95) Wald intervals."""
+        level = check_level(level)
         table = self.table
         records = []
         multi_group = table.n_groups > 1
@@ -161,14 +184,35 @@ class SemFit:
         return frame
 
     def vcov(self) -> pd.DataFrame:
-        """Covariance matrix of the free parameters (labelled as lavaan's vcov())."""
+        """Covariance matrix of the free parameters, named as lavaan's vcov() names them:
+        the label, else lhs op rhs with ".g2" for the second group and ".l2" for the second
+        level. Parameters constrained equal (a label used twice, ``group_equal``) are one
+        parameter with one row, where lavaan repeats them."""
         names = []
         for row in self.table.free_rows():
             name = row.label or f"{row.lhs}{row.op}{row.rhs}"
-            if self.table.n_groups > 1 and not row.label:
-                name += f".g{row.group}"
+            if not row.label:
+                level = self.table.blocks[row.block - 1].level
+                name += (f".g{row.group}" if row.group > 1 else "") + \
+                    (f".l{level}" if level > 1 else "")
             names.append(name)
         return pd.DataFrame(self.vcov_free, index=names, columns=names)
+
+    def confint(self, level: float = 0.95) -> pd.DataFrame:
+        """Wald confidence intervals of the free parameters, labelled as vcov(), with the
+        columns of FitResult.confint(): estimate and the two bounds (the ci.lower and
+        ci.upper of lavaan's parameterEstimates(level=)); a parameter held at an inequality
+        bound has none."""
+        level = check_level(level)
+        names = list(self.vcov().index)
+        estimate = np.asarray(self.estimate.x, dtype=float)
+        se = np.sqrt(np.clip(np.diag(self.vcov_free), 0, None))
+        for position in self._active_positions():  # held at an inequality bound: no SE
+            se[position - 1] = np.nan
+        z = stats.norm.ppf(0.5 + level / 2)
+        lo, hi = f"{100 * (1 - level) / 2:g} %", f"{100 * (1 + level) / 2:g} %"
+        return pd.DataFrame({"estimate": estimate, lo: estimate - z * se,
+                             hi: estimate + z * se}, index=names)
 
     def __repr__(self) -> str:
         return (f"<SemFit {self.function}(): {self.nobs} observations, {self.npar} parameters, "
@@ -198,8 +242,10 @@ class SemFit:
                               constraints: bool = False) -> pd.DataFrame:
         """lavaan's standardizedSolution(): ``type`` "std.all", "std.lv" or "std.nox", with
         delta-method standard errors; ``constraints=True`` adds the constraint rows."""
-        from semgalamm.results.sem_standardized import standardized_solution
+        from semgalamm.results.sem_standardized import TYPES, standardized_solution
 
+        check_choice(type, TYPES, "type")
+        level = check_level(level)
         return standardized_solution(self, type=type, level=level, constraints=constraints)
 
     def modification_indices(self, sort: bool = True, minimum_value: float = 0.0
@@ -210,7 +256,8 @@ class SemFit:
         return modification_indices(self, sort=sort, minimum_value=minimum_value)
 
     def summary(self, fit_measures: bool = False, standardized: bool = False):
-        """lavaan's summary(fit, fit.measures=, standardized=): print() it."""
+        """lavaan's summary(fit, fit.measures=, standardized=): a str (SummaryText) that
+        prints, and shows at the prompt, as lavaan's summary."""
         from semgalamm.results.sem_summary import SemSummary
 
         return SemSummary(self, fit_measures=fit_measures, standardized=standardized)

@@ -11,7 +11,6 @@ fit's tables; this module only formats them.
 
 from __future__ import annotations
 
-import html
 import math
 from typing import TYPE_CHECKING
 
@@ -20,6 +19,7 @@ import numpy as np
 from semgalamm.errors import UnsupportedError
 from semgalamm.results.sem_fit_measures import group_chisq
 from semgalamm.results.sem_standardized import expression_text, standardized_values
+from semgalamm.results.summary import SummaryText
 from semgalamm.spec.expressions import evaluate
 
 if TYPE_CHECKING:
@@ -47,31 +47,26 @@ def _int(value: float) -> str:
     return str(int(round(value)))
 
 
-class SemSummary:
-    """lavaan's summary of a SemFit: ``print()`` it, or view it in a notebook.
+class SemSummary(SummaryText):
+    """lavaan's summary of a SemFit: a str (``print()`` it) that shows itself as the text at
+    the prompt and in notebooks, like FitResult.summary().
 
-    ``text`` is the whole summary; ``measures`` the fit measures (with ``fit_measures``).
+    ``text`` is the whole summary (a plain str); ``measures`` the fit measures (with
+    ``fit_measures``); ``fit`` the SemFit.
     """
 
-    def __init__(self, fit: SemFit, fit_measures: bool = False, standardized: bool = False):
-        self.fit = fit
-        self.standardized = standardized
-        self.measures: pd.Series | None = None
+    def __new__(cls, fit: SemFit, fit_measures: bool = False, standardized: bool = False):
+        measures: pd.Series | None = None
         if fit_measures:
             try:
-                self.measures = fit.fit_measures()
+                measures = fit.fit_measures()
             except UnsupportedError:
-                self.measures = None
-        self.text = format_summary(fit, self.measures, standardized)
-
-    def __str__(self) -> str:
-        return self.text
-
-    def __repr__(self) -> str:
-        return self.text
-
-    def _repr_html_(self) -> str:
-        return "<pre>" + html.escape(self.text) + "</pre>"
+                measures = None
+        self = super().__new__(cls, format_summary(fit, measures, standardized))
+        self.fit = fit
+        self.standardized = standardized
+        self.measures = measures
+        return self
 
 
 # --------------------------------------------------------------------------- header and tests

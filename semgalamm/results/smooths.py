@@ -17,6 +17,7 @@ per penalized block (Wood 2017, sec. 6.1.2).
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -29,6 +30,7 @@ from semgalamm.design.frame import check_columns, formula_variables
 from semgalamm.design.smooth_terms import SmoothDesign
 from semgalamm.errors import DataError, SpecError
 from semgalamm.families import RowFamilies
+from semgalamm.results.checks import check_choice, check_level, nearest, pyplot
 
 if TYPE_CHECKING:
     from semgalamm.results.fit_result import FitResult
@@ -113,6 +115,9 @@ def smooth_table(fit: FitResult) -> pd.DataFrame:
     """One row per smooth: effective degrees of freedom, basis dimension, the variance (and
     SD) of its penalized coefficients (one per penalty; the smoothing parameter is
     sigma^2 / variance for Gaussian responses)."""
+    columns = ["term", "edf", "k", "variance", "sd"]
+    if not fit.design.smooths:
+        return pd.DataFrame(columns=columns).set_index("term")
     post = posterior(fit)
     d = fit.design
     theta_at = np.cumsum([0] + [b.n_theta for b in d.blocks])
@@ -126,18 +131,38 @@ def smooth_table(fit: FitResult) -> pd.DataFrame:
         rows.append((smooth.label, edf, len(smooth.fixed_columns) + smooth.n_penalized,
                      ", ".join(f"{v:.4g}" for v in variances),
                      ", ".join(f"{np.sqrt(v):.4g}" for v in variances)))
-    return pd.DataFrame(rows, columns=["term", "edf", "k", "variance", "sd"]).set_index("term")
+    return pd.DataFrame(rows, columns=columns).set_index("term")
 
 
-def find_smooth(fit: FitResult, term: str | int) -> SmoothDesign:
+def find_smooth(fit: FitResult, term: str | int, method: str = "smooth") -> SmoothDesign:
+    """The smooth labelled ``term`` (spaces ignored) or at position ``term``; a SpecError
+    naming the model's smooths (or saying it has none) otherwise."""
     smooths = fit.design.smooths
-    if isinstance(term, int):
-        return smooths[term]
+    if not smooths:
+        raise SpecError(
+            f"This model has no smooth terms, so {method}() has nothing to show. Smooths are "
+            "formula terms such as s(x) or t2(x, z) (docs/smooths.md); fixed effects are in "
+            "fit.fixef, random effects in fit.ranef()."
+        )
+    labels = [s.label for s in smooths]
+    listing = ", ".join(f"'{label}'" for label in labels)
+    count = f"{len(labels)} smooth{'s' if len(labels) > 1 else ''}"
+    theirs = f"The model's smooth{'s are' if len(labels) > 1 else ' is'} {listing}."
+    if isinstance(term, numbers.Integral) and not isinstance(term, bool):
+        if -len(smooths) <= term < len(smooths):
+            return smooths[int(term)]
+        raise SpecError(f"{method}({term}): the model has {count}, at positions 0 to "
+                        f"{len(smooths) - 1}. {theirs}")
+    if not isinstance(term, str):
+        raise SpecError(f"{method}() takes a smooth's label such as '{labels[0]}' or its "
+                        f"position, not {term!r}. {theirs}")
     for smooth in smooths:
         if smooth.label == term.replace(" ", ""):
             return smooth
-    labels = ", ".join(f"'{s.label}'" for s in smooths) or "none"
-    raise SpecError(f"The model has no smooth '{term}'. Its smooths: {labels}.")
+    of_variable = [s.label for s in smooths if term.strip() in s.basis.spec.variables]
+    hint = (f" Did you mean '{of_variable[0]}'?" if of_variable
+            else nearest(term.replace(" ", ""), labels))
+    raise SpecError(f"The model has no smooth '{term}'.{hint} {theirs}")
 
 
 def _grid(fit: FitResult, smooth: SmoothDesign, at, n: int) -> pd.DataFrame:
@@ -167,6 +192,9 @@ def smooth_values(fit: FitResult, term: str | int = 0, at=None, n: int = 100) ->
     without (``se``) and with (``se_with_mean``, mgcv's ``seWithMean``) the uncertainty of the
     constant: the row of column means of X(lambda) whose own columns are the smooth's."""
     smooth = find_smooth(fit, term)
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 2:
+        raise SpecError(f"n is the number of points to evaluate '{smooth.label}' at, a whole "
+                        f"number of at least 2; got {n!r}.")
     grid = _grid(fit, smooth, at, n)
     post = posterior(fit)
     coefs, cov, cov_full, rows = _coefficients(fit, smooth, post)
@@ -189,6 +217,14 @@ def predict(fit: FitResult, newdata: pd.DataFrame, type: str = "link") -> np.nda
     contribution (fixed and penalized parts), random effects at 0; ``type="response"`` applies
     the inverse link (binomial: probability)."""
     d = fit.design
+    check_choice(type, ("link", "response"), "type")
+    if type == "response" and len(d.families.families) > 1:
+        raise SpecError("type='response' needs one family; use type='link'.")
+    if isinstance(newdata, dict):
+        newdata = pd.DataFrame(newdata)
+    if not isinstance(newdata, pd.DataFrame):
+        raise DataError("predict() takes the new data as a pandas DataFrame (or a dict of "
+                        f"columns), not a {newdata.__class__.__name__} object.")
     if d.frame is None:
         raise DataError("This fit has no stored data to code new data with.")
     spec = fit.spec
@@ -221,27 +257,27 @@ def predict(fit: FitResult, newdata: pd.DataFrame, type: str = "link") -> np.nda
     nu = X @ fit.state.beta + smooth_part
     if type == "link":
         return nu
-    if type == "response":
-        fams = d.families
-        if len(fams.families) > 1:
-            raise SpecError("type='response' needs one family; use type='link'.")
-        return RowFamilies.single(fams.families[0], m).mean(nu, np.ones(m))
-    raise ValueError(f'type must be "link" or "response", not "{type}".')
+    return RowFamilies.single(d.families.families[0], m).mean(nu, np.ones(m))
 
 
 def plot_smooth(fit: FitResult, term: str | int = 0, *, n: int = 100, level: float = 0.95,
                 with_mean: bool = True, rug: bool = True, residuals: bool = False, ax=None):
     """Draw the estimated smooth with a pointwise ``level`` confidence band (matplotlib);
     ``rug`` marks the observed covariate values, ``residuals`` adds partial residuals
-    (working residuals plus the smooth at each row; smooths on the response only)."""
-    import matplotlib.pyplot as plt
+    (working residuals plus the smooth at each row; smooths on the response only).
+
+    Needs matplotlib (``pip install semgalamm[plot]``): without it a MissingDependencyError
+    (an ImportError) says so."""
     from scipy.stats import norm
 
-    smooth = find_smooth(fit, term)
+    smooth = find_smooth(fit, term, "plot_smooth")
+    level = check_level(level)
     spec = smooth.basis.spec
     if len(spec.variables) != 1:
         raise SpecError(f"plot_smooth draws smooths of one covariate; '{smooth.label}' has "
-                        f"{len(spec.variables)}.")
+                        f"{len(spec.variables)}; evaluate it with fit.smooth('{smooth.label}', "
+                        "at=...) and draw it yourself.")
+    plt = pyplot("plot_smooth()")
     values = smooth_values(fit, smooth.label, n=n)
     x = values[spec.variables[0]].to_numpy()
     se = values["se_with_mean" if with_mean else "se"].to_numpy()

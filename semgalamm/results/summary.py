@@ -1,8 +1,10 @@
 """Text summary of a fit, laid out like lme4's ``summary(merMod)``; it only formats the
-tidy tables that FitResult returns."""
+tidy tables that FitResult returns. ``SummaryText`` is what every ``summary()`` returns
+(FitResult's and SemFit's): a str that shows itself as text."""
 
 from __future__ import annotations
 
+import html
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -11,6 +13,28 @@ from scipy.stats import norm
 
 if TYPE_CHECKING:
     from semgalamm.results.fit_result import FitResult
+
+
+class SummaryText(str):
+    """The text of a summary. It is a str (``print()`` it, search it, write it to a file);
+    at the prompt and in notebooks it shows as the formatted text rather than as a quoted
+    string with escaped newlines."""
+
+    __slots__ = ()
+
+    @property
+    def text(self) -> str:
+        """The plain text (a str)."""
+        return str.__str__(self)
+
+    def __repr__(self) -> str:
+        return str.__str__(self)
+
+    def _repr_html_(self) -> str:
+        return "<pre>" + html.escape(str.__str__(self)) + "</pre>"
+
+    def __reduce__(self):
+        return SummaryText, (str.__str__(self),)
 
 
 def _table(frame: pd.DataFrame, digits: int = 4) -> str:
@@ -52,7 +76,7 @@ def coefficient_table(fit: FitResult) -> pd.DataFrame:
 def format_summary(fit: FitResult) -> str:
     lines = [_title(fit), f"Model: {fit.model.strip()}", ""]
     stats = pd.DataFrame(
-        [[fit.aic, fit.bic, fit.loglik, fit.deviance, fit.nobs - fit.df]],
+        [[fit.aic, fit.bic, fit.loglik, fit.deviance, fit.nobs - fit.npar]],
         columns=["AIC", "BIC", "logLik", "deviance", "df.resid"],
     )
     lines += [stats.to_string(index=False, float_format=lambda v: f"{v:.1f}"), ""]
