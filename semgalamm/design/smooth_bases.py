@@ -393,7 +393,7 @@ def cr_basis(x: FloatArray, k: int | None) -> tuple[CrBasis, FloatArray, FloatAr
 # ---------------------------------------------------------------------------------------------
 
 
-def _eigh_desc(A: FloatArray) -> tuple[FloatArray, FloatArray]:
+def r_symmetric_eigen(A: FloatArray) -> tuple[FloatArray, FloatArray]:
     """Eigen-decomposition, eigenvalues descending, by LAPACK ``dsyevr`` as R's ``eigen()``.
 
     The same LAPACK driver matters where eigenvalues tie: mgcv's t2 margins depend on which basis
@@ -411,7 +411,7 @@ def natural_parameterization(X: FloatArray, S: FloatArray, rank: int) -> FloatAr
     each scaled to unit mean square.
     """
     p = X.shape[1]
-    values, V = _eigh_desc(S)
+    values, V = r_symmetric_eigen(S)
     E = np.ones(p)
     E[:rank] = np.sqrt(values[:rank])
     XV = X @ V
@@ -423,7 +423,7 @@ def natural_parameterization(X: FloatArray, S: FloatArray, rank: int) -> FloatAr
     if rank < p - 1:
         null = np.arange(rank, p)
         Xn = Xp[:, null] - Xp[:, null].mean(axis=0)
-        _, um = _eigh_desc(Xn.T @ Xn)
+        _, um = r_symmetric_eigen(Xn.T @ Xn)
         Xp[:, null[::-1]] = Xp[:, null] @ um
         P[:, null[::-1]] = P[:, null] @ um
     scale = 1.0 / np.sqrt((Xp[:, :rank] ** 2).mean())

@@ -34,6 +34,7 @@ from semgalamm.design.smooth_bases import (
     cr_basis,
     householder_qr_null,
     natural_parameterization,
+    r_symmetric_eigen,
     t2_model_matrix,
     tprs_basis,
 )
@@ -235,10 +236,11 @@ class SmoothBasis:
             return MixedSmooth(self.label, self.X, names, (), (), np.eye(p))
         if isinstance(self.basis, T2Basis):
             return self._mixed_form_t2()
-        values, U = np.linalg.eigh(self.S[0])
-        values, U = values[::-1], U[:, ::-1]
-        if U[0, 0] < 0:
-            U = -U
+        # R's eigen(S, symmetric = TRUE), as mgcv's smooth2random calls it: LAPACK dsyevr on
+        # the lower triangle, eigenvalues descending. The same driver gives the eigenvectors
+        # R gives, signs included (dsyevr's MRRR makes each vector positive at its twist
+        # index), so the unpenalized columns Fx<j> have gamm4's signs.
+        values, U = r_symmetric_eigen(self.S[0])
         r = min(self.rank[0], p)
         D = np.concatenate([1.0 / np.sqrt(values[:r]), np.ones(p - r)])
         UD = U * D
