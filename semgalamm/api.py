@@ -6,14 +6,17 @@
 
 from __future__ import annotations
 
+import time
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
+import numpy as np
 import pandas as pd
 
 from semgalamm.api_sem import fit_wide, lavaan_options
-from semgalamm.design.build import build_design
+from semgalamm.design.build import build_design, expand_loadings
+from semgalamm.design.frame import check_frame
 from semgalamm.design.row_families import (
     FamilyArg,
     check_response,
@@ -23,13 +26,13 @@ from semgalamm.design.row_families import (
 from semgalamm.design.stack import stack_wide
 from semgalamm.errors import (
     ConvergenceWarning,
-    DataError,
     SingularFitWarning,
     SpecError,
     UnsupportedError,
 )
+from semgalamm.families import FAMILIES
 from semgalamm.laplace.model import LaplaceModel
-from semgalamm.optimize import minimize_deviance
+from semgalamm.optimize import OptResult, minimize_deviance
 from semgalamm.results.fit_result import FitResult
 from semgalamm.results.sem_result import SemFit
 from semgalamm.spec.build import build_spec, residual_groups
@@ -38,7 +41,10 @@ from semgalamm.syntax import parse
 from semgalamm.syntax.nodes import (
     BinomialResponse,
     Block,
+    Call,
     Covariance,
+    FixedTerm,
+    Intercept,
     Measurement,
     ModelSyntax,
     RandomTerm,
@@ -69,6 +75,7 @@ def fit(
     family: FamilyArg = "gaussian",
     *,
     dispformula: str | None = None,
+    weights: str | Sequence[float] | None = None,
     reml: bool = False,
     start: dict[str, Sequence[float]] | None = None,
     verbose: bool = False,
@@ -87,6 +94,10 @@ def fit(
         "fiber": "gaussian"}`` when the model has one indicator column).
     dispformula: residual variances of Gaussian rows by group, galamm's ``"~ (1 | item)"``;
         the same as the statement ``y ~~ (1 | item)`` in the model.
+    weights: prior weights as lme4's ``weights=``: a column name or one positive number per
+        row. Gaussian rows have residual variance sigma^2 / w; a binomial response given as a
+        proportion takes the numbers of trials as weights (``y = k / n``, ``weights = n``);
+        other rows contribute w times their log-likelihood.
     reml: restricted maximum likelihood (Gaussian models without loadings only).
     start: optional starting values by kind: ``{"theta": [...], "beta": [...], "lambda": [...]}``.
     verbose: print the deviance at each gradient evaluation.
@@ -96,21 +107,24 @@ def fit(
     A model on wide data (``visual =~ x1 + x2 + x3``, or regressions among columns without
     random terms) is fitted as lavaan's ``sem()`` does and returns a :class:`SemFit`; with
     non-Gaussian indicators (``family={"x1": "binomial"}``) it is a GLLAMM fitted on the
-    stacked long data by the Laplace engine.
+    stacked long data by the Laplace engine. One regression without random terms
+    (``b ~ x``) with a non-Gaussian family, ``weights=`` or an ``offset()`` is a GLM (R's
+    ``glm``), fitted by the same engine without random effects.
     """
     syntax = parse(model)
-    if is_wide(syntax):
+    if not isinstance(data, pd.DataFrame):
+        check_frame(data)  # a DataError saying how to convert it
+    if is_wide(syntax) and not _is_glm(syntax, family, weights):
         return _fit_wide_model(model, syntax, data, family, sem_options, verbose)
     if sem_options:
         raise SpecError(
             f"{', '.join(sem_options)}: options of models on wide data; this model is on long "
-            "data (it has random terms, smooths or 'col[level]' indicators)."
+            "data (it has random terms, smooths, 'col[level]' indicators, weights or an "
+            "offset, or is a GLM)."
         )
-    spec = _with_dispformula(build_spec(syntax), dispformula)
-    if not isinstance(data, pd.DataFrame):
-        raise DataError(f"data must be a pandas DataFrame, not {type(data).__name__}.")
+    spec = expand_loadings(_with_dispformula(build_spec(syntax), dispformula), data)
     families = resolve_families(family, data, spec)
-    design = build_design(spec, data, families)
+    design = build_design(spec, data, families, weights=weights)
     check_response(design, data.index)
     if reml and (not families.all_gaussian or design.loadings is not None):
         raise SpecError(
@@ -118,12 +132,24 @@ def fit(
         )
     laplace = LaplaceModel.create(design, reml=reml)
     x0 = laplace.start(start)
-    opt = minimize_deviance(laplace.deviance, x0, laplace.layout, verbose=verbose,
-                            scale=laplace.scale)
+    opt = _minimize(laplace, x0, verbose)
     result = FitResult.from_fit(model, syntax, spec, laplace, opt, data.index,
                                 family_table(families, data, spec))
     _warn(result)
     return result
+
+
+def _minimize(laplace: LaplaceModel, x0, verbose: bool) -> OptResult:
+    """The optimizer, or nothing to optimize: a Gaussian model without random effects and
+    loadings (weighted least squares, beta and sigma in closed form)."""
+    if x0.size == 0:
+        started = time.perf_counter()
+        deviance = laplace.deviance(x0)
+        return OptResult(x0, deviance, 1, bool(np.isfinite(deviance)),
+                         "closed form (no parameters to optimize)",
+                         time.perf_counter() - started)
+    return minimize_deviance(laplace.deviance, x0, laplace.layout, verbose=verbose,
+                             scale=laplace.scale)
 
 
 def is_wide(syntax: ModelSyntax) -> bool:
@@ -146,11 +172,36 @@ def is_wide(syntax: ModelSyntax) -> bool:
     return True
 
 
+def _has_offset(syntax: ModelSyntax) -> bool:
+    return any(isinstance(t, FixedTerm) and isinstance(t.expr, Call) and t.expr.func == "offset"
+               for s in syntax.statements if isinstance(s, Regression) for t in s.terms)
+
+
+def _is_glm(syntax: ModelSyntax, family: FamilyArg, weights: object) -> bool:
+    """A model without random terms that is one regression of an observed response with a
+    non-Gaussian family, ``weights=`` or ``offset()``: a GLM on long data (R's ``glm``),
+    not a lavaan regression. Other wide models with weights or offsets are refused."""
+    special = weights is not None or _has_offset(syntax)
+    statements = syntax.statements
+    single = len(statements) == 1 and isinstance(statements[0], Regression) and all(
+        isinstance(t, (FixedTerm, Intercept)) for t in statements[0].terms)
+    non_gaussian = isinstance(family, str) and family.strip().lower() in FAMILIES and \
+        family.strip().lower() != "gaussian"
+    if single and (special or non_gaussian):
+        return True
+    if special:
+        raise UnsupportedError(
+            "weights= and offset() are available for regressions and mixed models on long data "
+            "(lme4's and glm's prior weights and offsets); this model is a lavaan model on wide "
+            "data, where they are not supported."
+        )
+    return False
+
+
 def _fit_wide_model(model: str, syntax: ModelSyntax, data: pd.DataFrame, family: FamilyArg,
                     sem_options: dict, verbose: bool) -> FitResult | SemFit:
     """Gaussian indicators: lavaan's covariance-structure ML; otherwise the stacked GLLAMM."""
-    if not isinstance(data, pd.DataFrame):
-        raise DataError(f"data must be a pandas DataFrame, not {type(data).__name__}.")
+    check_frame(data)
     if isinstance(family, str) and family == "gaussian":
         return fit_wide(model, data, syntax=syntax, **lavaan_options(sem_options))
     if isinstance(family, str):

@@ -154,9 +154,9 @@ class RowFamilies:
             yb, nb, eb = y[b], trials[b], nu[b]
             log1pexp = np.logaddexp(0.0, eb)
             const = gammaln(nb + 1.0) - gammaln(yb + 1.0) - gammaln(nb - yb + 1.0)
-            out[b] = weights[b] * (yb * eb - nb * log1pexp) + const
+            out[b] = weights[b] * (yb * eb - nb * log1pexp + const)  # R: wt * dbinom()
         if (p := self._rows.get("poisson")) is not None:
             yp, ep = y[p], nu[p]
             with np.errstate(over="ignore"):
-                out[p] = weights[p] * (yp * ep - np.exp(ep)) - gammaln(yp + 1.0)
+                out[p] = weights[p] * (yp * ep - np.exp(ep) - gammaln(yp + 1.0))  # wt * dpois()
         return out

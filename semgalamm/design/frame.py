@@ -6,21 +6,21 @@ any matrix is built.
 
 from __future__ import annotations
 
-import ast
-import builtins
 import difflib
+import numbers
 from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
 import patsy
 
-from semgalamm.errors import DataError
-
-# Names a formula may call or use that are not columns.
-_FORMULA_FUNCTIONS = {"I", "C", "Q", "log", "exp", "sqrt", "abs", "np", "center", "standardize",
-                      "scale", "Treatment", "Sum", "Poly", "Helmert", "Diff", "bs", "cr", "cc",
-                      "te", "Intercept"}
+from semgalamm.design.formulas import (
+    factor_variables,
+    formula_factors,
+    quote_columns,
+    quote_keywords,
+)
+from semgalamm.errors import DataError, SpecError
 
 
 def nearest(name: str, choices: Iterable[str]) -> str:
@@ -29,54 +29,71 @@ def nearest(name: str, choices: Iterable[str]) -> str:
     return f" Did you mean '{match[0]}'?" if match else ""
 
 
-def formula_variables(formula: str) -> list[str]:
-    """The identifiers a patsy formula reads from the data (function names excluded)."""
-    names: list[str] = []
+def formula_variables(formula: str, columns: Iterable[str] | None = None) -> list[str]:
+    """The data columns a patsy formula reads (function names excluded); dotted R names
+    (``my.days``) and keywords (``class``) count as columns. With ``columns`` (the data's),
+    the formula is first quoted as the design will read it."""
+    columns = list(columns) if columns is not None else None
+    text = quote_columns(formula, columns) if columns is not None else quote_keywords(formula)
     try:
-        desc = patsy.ModelDesc.from_formula(formula)
+        codes = formula_factors(text)
     except patsy.PatsyError as exc:
-        raise DataError(f"The formula '{formula}' cannot be read: {exc}.") from None
-    for term in desc.rhs_termlist + desc.lhs_termlist:
-        for factor in term.factors:
-            code = factor.code if hasattr(factor, "code") else str(factor)
-            names.extend(expression_variables(code))
+        raise SpecError(f"The terms '{formula}' cannot be read: {exc.message}") from None
+    names: list[str] = []
+    for code in codes:
+        names.extend(factor_variables(code, columns or ()))
     return list(dict.fromkeys(names))
 
 
 def expression_variables(code: str) -> list[str]:
     """Identifiers in a Python/R expression that are not called as functions."""
-    try:
-        tree = ast.parse(code.replace("^", "**"), mode="eval")
-    except SyntaxError:
-        return []
-    called = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call)
-              and isinstance(n.func, ast.Name)}
-    return [
-        n.id for n in ast.walk(tree)
-        if isinstance(n, ast.Name) and n.id not in called and n.id not in _FORMULA_FUNCTIONS
-        and not hasattr(builtins, n.id)
-    ]
+    return factor_variables(code.replace("^", "**"))
 
 
 def check_frame(data: object) -> pd.DataFrame:
-    """The data must be a non-empty pandas DataFrame."""
+    """The data must be a non-empty pandas DataFrame with unique, flat column names."""
     if not isinstance(data, pd.DataFrame):
+        hint = {
+            "dict": " Convert it with pandas.DataFrame(data).",
+            "ndarray": " A numpy array has no column names; convert it with "
+                       "pandas.DataFrame(array, columns=[...]) naming the columns the model "
+                       "uses.",
+        }.get(type(data).__name__, " Convert it with pandas.DataFrame(...).")
+        raise DataError(f"data must be a pandas DataFrame, not {type(data).__name__}.{hint}")
+    if isinstance(data.columns, pd.MultiIndex):
         raise DataError(
-            f"data must be a pandas DataFrame, not {type(data).__name__}. Convert it with "
-            "pandas.DataFrame(...)."
+            "The data frame has MultiIndex (hierarchical) column names, which a model cannot "
+            "name. Flatten them first, e.g. data.columns = ['_'.join(map(str, c)) for c in "
+            "data.columns]."
         )
     if data.shape[0] == 0:
         raise DataError("The data frame is empty (0 rows). Pass the data to fit the model to.")
     return data
 
 
+def check_unique_columns(data: pd.DataFrame, used: Iterable[str]) -> None:
+    """A column the model reads must appear once in the data."""
+    duplicated = set(data.columns[data.columns.duplicated()])
+    clash = [c for c in used if c in duplicated]
+    if clash:
+        count = int(np.sum(data.columns == clash[0]))
+        raise DataError(
+            f"The data have {count} columns named '{clash[0]}', so the model cannot tell which "
+            "to use. Rename or drop the duplicates, e.g. data.loc[:, "
+            "~data.columns.duplicated()]."
+        )
+
+
 def check_columns(data: pd.DataFrame, columns: Iterable[str], role: str) -> None:
     """Every column must exist and have no missing or infinite values."""
     for column in columns:
         if column not in data.columns:
-            raise DataError(
-                f"The {role} '{column}' is not a column of the data.{nearest(column, data.columns)}"
-            )
+            hint = nearest(column, data.columns)
+            if not hint and "." in column:
+                hint = (f" A name with dots is read as written when the data have that column; "
+                        f"otherwise check the spelling (or write Q(\"{column}\")).")
+            raise DataError(f"The {role} '{column}' is not a column of the data.{hint}")
+        check_unique_columns(data, [column])
         values = data[column]
         missing = values.isna().to_numpy().copy()
         if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
@@ -104,3 +121,62 @@ def as_categorical(values: pd.Series) -> pd.Categorical:
     if isinstance(values.dtype, pd.CategoricalDtype):
         return values.cat.remove_unused_categories().array
     return pd.Categorical(values, categories=natural_levels(values))
+
+
+def coded_frame(data: pd.DataFrame, used: Iterable[str]) -> pd.DataFrame:
+    """A copy of ``data`` with the used columns in the types the design reads, as R would:
+    unused levels of categoricals dropped (R's ``drop.unused.levels``), pandas' nullable
+    integers, floats and booleans as numpy ones (their missing values were refused before).
+    ``data`` itself is never changed."""
+    frame = data.copy()
+    for column in dict.fromkeys(used):
+        values = frame[column]
+        dtype = values.dtype
+        if isinstance(dtype, pd.CategoricalDtype):
+            frame[column] = values.cat.remove_unused_categories()
+        elif pd.api.types.is_bool_dtype(dtype):
+            frame[column] = values.to_numpy(dtype=bool)
+        elif isinstance(dtype, pd.api.extensions.ExtensionDtype) and \
+                pd.api.types.is_numeric_dtype(dtype):
+            kind = np.int64 if pd.api.types.is_integer_dtype(dtype) else float
+            frame[column] = values.to_numpy(dtype=kind)
+    return frame
+
+
+def _looks_numeric(values: pd.Series) -> bool:
+    """Every value a number (not bool), or a string that reads as one."""
+    items = pd.unique(values.to_numpy(dtype=object))
+    if all(isinstance(v, numbers.Number) and not isinstance(v, (bool, np.bool_))
+           for v in items):
+        return True
+    if not all(isinstance(v, str) for v in items):
+        return False
+    try:
+        [float(v) for v in items]
+    except ValueError:
+        return False
+    return True
+
+
+def check_text_numbers(frame: pd.DataFrame, column: str, term: str) -> None:
+    """A column of numbers stored as text or Python objects must not silently become a
+    factor with one dummy per value: a ``DataError`` says how to convert it."""
+    values = frame[column]
+    dtype = values.dtype
+    if isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_numeric_dtype(dtype) or \
+            pd.api.types.is_bool_dtype(dtype):
+        return
+    if not (pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype)):
+        return
+    if not _looks_numeric(values):
+        return
+    stored = "Python objects" if pd.api.types.is_object_dtype(dtype) and not all(
+        isinstance(v, str) for v in pd.unique(values.to_numpy(dtype=object))) else "text"
+    levels = pd.unique(values.to_numpy(dtype=object)).size
+    raise DataError(
+        f"Column '{column}' (in the term '{term}') holds numbers stored as {stored} (dtype "
+        f"{dtype}), so the formula would make it a factor with {levels} levels. For a "
+        f"number, convert it: data['{column}'] = pd.to_numeric(data['{column}']); for a "
+        f"factor, write C({column}) or make the column categorical "
+        f"(data['{column}'].astype('category'))."
+    )

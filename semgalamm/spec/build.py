@@ -20,6 +20,7 @@ from collections import defaultdict
 
 import numpy as np
 
+from semgalamm.design.formulas import check_formula
 from semgalamm.errors import SpecError, UnsupportedError
 from semgalamm.spec.model_spec import (
     FixedPart,
@@ -117,9 +118,11 @@ def build_spec(syntax: ModelSyntax) -> ModelSpec:
     smooths = []
     latent_random: list[RandomSpec] = []
     structural: list[StructuralSpec] = []
+    offsets: list[str] = []
     for regression in regressions:
         latent = _lhs_name(regression) if regression is not response_statement else None
-        part, blocks, smooth_terms, entries = _regression_parts(regression, latent, latents)
+        part, blocks, smooth_terms, entries = _regression_parts(regression, latent, latents,
+                                                                offsets)
         if part is not None:
             fixed.append(part)
         (latent_random if latent else random).extend(blocks)
@@ -150,10 +153,10 @@ def build_spec(syntax: ModelSyntax) -> ModelSpec:
     residual = None
     for statement in residual_statements:
         if statement.lhs != response.name:
+            term = next(t for t in statement.terms if isinstance(t, RandomTerm))
             raise SpecError(
                 f"'{statement.lhs} ~~ ...' ({_where(statement.span)}): residual variance groups "
-                f"belong to the observed response; write '{response.name} ~~ "
-                f"{statement.terms[0].text}'."
+                f"belong to the observed response; write '{response.name} ~~ {term.text}'."
             )
         residual = residual_groups(statement)
     spec = ModelSpec(
@@ -165,9 +168,23 @@ def build_spec(syntax: ModelSyntax) -> ModelSpec:
         smooths=tuple(smooths),
         residual=residual,
         structural=tuple(structural),
+        offsets=tuple(offsets),
     )
+    _check_formulas(spec)
     _check_invertible(spec)
     return spec
+
+
+def _check_formulas(spec: ModelSpec) -> None:
+    """Every formula term may use only columns, numbers, arithmetic and the allowed
+    functions (design/formulas.py): checked here, before any data are read."""
+    for part in spec.fixed:
+        check_formula(part.formula)
+    for block in spec.random:
+        for formula, _ in block.parts:
+            check_formula(formula)
+    for text in (*spec.offsets, *(ld.covariate for ld in spec.loadings if ld.covariate)):
+        check_formula(f"0 + I({text})" if text in spec.offsets else f"0 + {text}")
 
 
 def _lhs_name(regression: Regression) -> str:
@@ -200,6 +217,7 @@ def _loadings(measurement: Measurement) -> list[LoadingSpec]:
             fixed = None
         else:
             fixed = 1.0
+        covariate = None if ind.covariate is None else _patsy_text(ind.covariate)
         default_label = f"{measurement.latent}=~{ind.variable}[{ind.level}]" + (
             f":{ind.covariate}" if ind.covariate else ""
         )
@@ -208,10 +226,11 @@ def _loadings(measurement: Measurement) -> list[LoadingSpec]:
                 latent=measurement.latent,
                 variable=ind.variable,
                 level=ind.level,
-                covariate=ind.covariate,
+                covariate=covariate,
                 fixed=fixed,
                 label=mod.label or default_label,
                 start=mod.start,
+                covariate_name=ind.covariate if ind.covariate != covariate else None,
             )
         )
     return out
@@ -277,8 +296,29 @@ def _covariances(statement: Covariance, latents: tuple[str, ...]
     return zeros, frees
 
 
+def _offset(term: FixedTerm, latent: str | None) -> str | None:
+    """The expression of ``offset(expr)`` (patsy text), None for any other term."""
+    expr = term.expr
+    if not (isinstance(expr, Call) and expr.func == "offset"):
+        return None
+    if latent is not None:
+        raise SpecError(
+            f"'{term.text}' ({_where(term.span)}) is in the regression of latent '{latent}'; "
+            "an offset belongs to the observed response's formula, e.g. "
+            "'y ~ x + offset(log(n))'."
+        )
+    if len(expr.args) != 1 or expr.kwargs or not term.modifier.is_empty:
+        raise SpecError(
+            f"'{term.text}' ({_where(term.span)}): offset() takes one expression of the "
+            "data's columns, as in offset(log(size))."
+        )
+    inner = term.text[term.text.index("(") + 1: term.text.rindex(")")].strip()
+    return _patsy_text(inner)
+
+
 def _regression_parts(
-    regression: Regression, latent: str | None, latents: tuple[str, ...]
+    regression: Regression, latent: str | None, latents: tuple[str, ...],
+    offsets: list[str] | None = None,
 ) -> tuple[FixedPart | None, list[RandomSpec], list[SmoothTerm], list[StructuralSpec]]:
     intercept = latent is None
     terms: list[str] = []
@@ -304,6 +344,11 @@ def _regression_parts(
         elif isinstance(term, SmoothTerm):
             smooths.append(term)
         elif isinstance(term, FixedTerm):
+            offset = _offset(term, latent)
+            if offset is not None:
+                if offsets is not None:
+                    offsets.append(offset)
+                continue
             entry = _structural_term(term, latent, latents) if latent is not None else None
             if entry is not None:
                 structural.append(entry)

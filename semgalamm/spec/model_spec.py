@@ -17,8 +17,14 @@ from semgalamm.syntax.nodes import Expr, SmoothTerm
 @dataclass(frozen=True)
 class LoadingSpec:
     """One loading: latent ``latent`` on the rows where ``variable == level``, optionally times
-    the covariate ``covariate``. ``fixed`` is its value when fixed; free loadings with the same
-    ``label`` are one parameter; ``start`` is an optional starting value."""
+    the covariate ``covariate``, any formula term of the data's columns (patsy text: ``x``,
+    ``I(x**2)``, ``poly(x, 2)``). ``fixed`` is its value when fixed; free loadings with the
+    same ``label`` are one parameter; ``start`` is an optional starting value.
+
+    ``covariate_name`` is the covariate as written (``I(x^2)``) when that differs from the
+    patsy text. A covariate term with several columns (``poly(x, 2)``) is one loading per
+    column once the data are seen (``design.build.expand_loadings``): ``covariate_column`` is
+    the column (0-based) and ``covariate_name`` its R name (``poly(x, 2)1``)."""
 
     latent: str
     variable: str
@@ -27,11 +33,15 @@ class LoadingSpec:
     fixed: float | None
     label: str
     start: float | None = None
+    covariate_column: int | None = None
+    covariate_name: str | None = None
 
     @property
     def indicator(self) -> str:
         text = self.variable if self.level is None else f"{self.variable}[{self.level}]"
-        return text if self.covariate is None else f"{text}:{self.covariate}"
+        if self.covariate is None:
+            return text
+        return f"{text}:{self.covariate_name or self.covariate}"
 
 
 @dataclass(frozen=True)
@@ -120,7 +130,9 @@ class ModelSpec:
     latent's); random: random-effects blocks; loadings: every loading (fixed or free) of every
     latent; latents: latent names in the order defined; smooths: smooth terms (with the latent
     they belong to, or None); residual: residual variance groups (None: one residual variance);
-    structural: the entries of B, regressions among latents (``lhs ~ rhs``).
+    structural: the entries of B, regressions among latents (``lhs ~ rhs``); offsets: the
+    expressions of the response's ``offset(...)`` terms (patsy text), summed into a known part
+    of the linear predictor.
     """
 
     response: ResponseSpec
@@ -131,6 +143,7 @@ class ModelSpec:
     smooths: tuple[tuple[SmoothTerm, str | None], ...] = ()
     residual: ResidualGroups | None = None
     structural: tuple[StructuralSpec, ...] = ()
+    offsets: tuple[str, ...] = ()
 
     @property
     def indicator_variables(self) -> tuple[str, ...]:

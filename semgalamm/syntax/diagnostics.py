@@ -48,7 +48,7 @@ EXAMPLES: dict[str, list[str]] = {
     "formula_term_in_measurement": [
         "f =~ s(x)", "f =~ (1 | g)", "f =~ log(x)", "f =~ x1 + s(x)",
         "f =~ x1 + (1 | g)", "f =~ x1 + log(x)", "f =~ a * log(x)", "f =~ a * (x)",
-        "f =~ 1 * s(x)", "f =~ 1 * (x)", "f =~ a * s(x)", "f =~ x1:log(x)", "f =~ x1[1]:log(x)",
+        "f =~ 1 * s(x)", "f =~ 1 * (x)", "f =~ a * s(x)", "f =~ x1:s(x)", "f =~ x1[1]:(x)",
     ],
     "number_without_term": [
         "f =~ 1", "f =~ x1 + 1", "f =~ 1 + x", "f ~~ 0", "f ~~ 0 + x", "f =~ -1", "f ~~ -1",

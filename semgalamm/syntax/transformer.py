@@ -240,6 +240,12 @@ class ModelTransformer(Transformer):
 
     def indicator(self, meta: Meta, *children: Any) -> Indicator:
         *parts, variable, level, covariate = children
+        if isinstance(covariate, Call):
+            # a formula term of covariates (I(x^2), poly(x, 2)): kept as written
+            start = (level if level is not None else variable).end_pos
+            text = self._source[start: meta.end_pos]
+            text = _COMMENT_OR_BREAK.sub(_one_line, text).strip().lstrip("]").strip()
+            covariate = text[1:].strip() if text.startswith(":") else text
         return Indicator(
             variable=str(variable),
             level=None if level is None else _unquote(level),
