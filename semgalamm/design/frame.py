@@ -45,11 +45,6 @@ def formula_variables(formula: str, columns: Iterable[str] | None = None) -> lis
     return list(dict.fromkeys(names))
 
 
-def expression_variables(code: str) -> list[str]:
-    """Identifiers in a Python/R expression that are not called as functions."""
-    return factor_variables(code.replace("^", "**"))
-
-
 def check_frame(data: object) -> pd.DataFrame:
     """The data must be a non-empty pandas DataFrame with unique, flat column names."""
     if not isinstance(data, pd.DataFrame):
