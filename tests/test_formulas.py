@@ -225,6 +225,20 @@ def test_loading_on_a_function_of_a_covariate_equals_a_precomputed_column(latent
     np.testing.assert_allclose(term.loadings.iloc[:, 0].to_numpy(),
                                column.loadings.iloc[:, 0].to_numpy(), rtol=1e-5, atol=1e-7)
     assert list(term.loadings.index)[-1] == "type[response]:I(x^2)"
+    # predictions code the loading's formula term on new data as on the fitted rows
+    np.testing.assert_allclose(term.predict(d), column.predict(d.assign(x2=d.x**2)),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_predict_adds_the_offset() -> None:
+    """Population-level predictions on the link scale include offset(), as R's predict."""
+    cbpp = semgalamm.load_dataset("cbpp")
+    fit = semgalamm.fit("incidence ~ period + offset(np.log(size)) + (1 | herd)", cbpp,
+                        family="poisson")
+    X = np.column_stack([np.ones(len(cbpp))] + [(cbpp.period == k).to_numpy(float)
+                                                 for k in ("2", "3", "4")])
+    expected = X @ fit.fixef.to_numpy() + np.log(cbpp["size"].to_numpy())
+    np.testing.assert_allclose(fit.predict(cbpp), expected, rtol=1e-12)
 
 
 def _r_poly2(x: np.ndarray) -> np.ndarray:

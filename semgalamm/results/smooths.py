@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from semgalamm.design.build import new_rows
+from semgalamm.design.build import new_offset, new_rows
 from semgalamm.design.frame import check_columns, formula_variables
 from semgalamm.design.smooth_terms import SmoothDesign
 from semgalamm.errors import DataError, SpecError
@@ -230,7 +230,8 @@ def predict(fit: FitResult, newdata: pd.DataFrame, type: str = "link") -> np.nda
     spec = fit.spec
     needed = [c for part in spec.fixed for c in formula_variables(part.formula)]
     needed += [ld.variable for ld in spec.loadings]
-    needed += [ld.covariate for ld in spec.loadings if ld.covariate]
+    needed += [v for ld in spec.loadings if ld.covariate
+               for v in formula_variables(f"0 + {ld.covariate}")]
     for smooth in d.smooths:
         needed += list(smooth.basis.spec.variables)
         needed += [smooth.basis.spec.by] if smooth.basis.spec.by else []
@@ -254,7 +255,7 @@ def predict(fit: FitResult, newdata: pd.DataFrame, type: str = "link") -> np.nda
     for j, k in enumerate(d.fixed_latent):
         if k is not None:
             X[:, j] *= ell[:, k]
-    nu = X @ fit.state.beta + smooth_part
+    nu = X @ fit.state.beta + smooth_part + new_offset(spec, d.frame, newdata)
     if type == "link":
         return nu
     return RowFamilies.single(d.families.families[0], m).mean(nu, np.ones(m))
