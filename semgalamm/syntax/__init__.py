@@ -9,6 +9,8 @@ Errors raise :class:`semgalamm.errors.ModelSyntaxError` with the line, column an
 
 from __future__ import annotations
 
+from typing import Any
+
 from lark.exceptions import LarkError, UnexpectedInput, VisitError
 
 from semgalamm.errors import ModelSyntaxError
@@ -103,8 +105,18 @@ def parse(text: str) -> ModelSyntax:
     except VisitError as error:
         if isinstance(error.orig_exc, ModelSyntaxError):
             raise error.orig_exc from None
-        raise
+        raise _internal_error(source, error.orig_exc, getattr(error.obj, "meta", None)) from None
     except LarkError as error:  # not expected; still never a bare Lark traceback
-        message = f"The model could not be parsed ({error}); please report this."
-        raise ModelSyntaxError(message, 1, 1, caret_context(source, 1, 1)) from None
+        raise _internal_error(source, error) from None
     return ModelSyntax(statements=statements, source=text)
+
+
+def _internal_error(source: str, error: Exception, meta: Any = None) -> ModelSyntaxError:
+    """A defect of the parser itself, still reported as a syntax error with a place."""
+    line, column = 1, 1
+    if meta is not None and not getattr(meta, "empty", True):
+        line, column = meta.line, meta.column
+    message = (
+        f"The model could not be parsed ({type(error).__name__}: {error}); please report this."
+    )
+    return ModelSyntaxError(message, line, column, caret_context(source, line, column))

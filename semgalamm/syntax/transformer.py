@@ -12,10 +12,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from lark import Token, Transformer, v_args
+from lark import Token, Transformer_NonRecursive, v_args
 from lark.tree import Meta
 
-from semgalamm.syntax.diagnostics import error_at
+from semgalamm.errors import ModelSyntaxError
+from semgalamm.syntax.diagnostics import caret_context, error_at
 from semgalamm.syntax.nodes import (
     BinaryOp,
     BinomialResponse,
@@ -49,6 +50,12 @@ from semgalamm.syntax.nodes import (
 )
 
 BLOCKS = ("group", "level", "block", "class")
+#: The deepest expression a model may hold: each bracket, call, sign and operator is one level
+#: (``a + b + c`` is 2 deep, ``-(x)`` 2, a name 0). Far beyond a written model, and Python's
+#: own limit of nested brackets; it keeps the later stages, whose walks over expressions are
+#: recursive, well inside Python's recursion limit. Statements, terms and indicators are lists,
+#: not nesting: ``y ~ x1 + ... + x5000`` is no deeper than ``y ~ x1``.
+MAX_DEPTH = 200
 _KINDS = {
     "fixed": "a fixed value (or NA)",
     "label": "a label",
@@ -122,12 +129,20 @@ def _unquote(token: Token) -> str:
 
 
 @v_args(meta=True, inline=True)
-class ModelTransformer(Transformer):
-    """Transformer for one model string (it needs the source for texts and messages)."""
+class ModelTransformer(Transformer_NonRecursive):
+    """Transformer for one model string (it needs the source for texts and messages).
+
+    Lark's non-recursive transformer, so that a long chain (``x1 + x2 + ... + x5000``, whose
+    tree is as deep as it is long) needs no recursion; the depth of every expression is
+    counted as it is built and limited to :data:`MAX_DEPTH`.
+    """
 
     def __init__(self, source: str) -> None:
         super().__init__()
         self._source = source
+        # id(expression) -> (expression, depth) for every composite expression built; leaves
+        # (names, numbers, strings) are 0 deep. Holding the expression keeps its id unique.
+        self._depths: dict[int, tuple[Expr, int]] = {}
 
     # ----------------------------------------------------------------- helpers
 
@@ -140,6 +155,25 @@ class ModelTransformer(Transformer):
 
     def _error(self, span: SourceSpan, message: str) -> Exception:
         return error_at(self._source, span, message)
+
+    def _depth(self, expr: Any) -> int:
+        entry = self._depths.get(id(expr))
+        return entry[1] if entry is not None and entry[0] is expr else 0
+
+    def _nested(self, meta: Meta, expr: Expr, *children: Any) -> Expr:
+        """``expr`` (written at ``meta``), one level deeper than the deepest of ``children``."""
+        depth = 1 + max((self._depth(child) for child in children), default=0)
+        if depth > MAX_DEPTH:
+            message = (
+                f"Nesting deeper than {MAX_DEPTH} levels: the expression that starts here "
+                f"holds more than {MAX_DEPTH} levels of brackets, calls, signs and operators "
+                "(each operator of a chain such as a + b + c counts one); simplify it or split "
+                "it into shorter expressions."
+            )
+            context = caret_context(self._source, meta.line, meta.column)
+            raise ModelSyntaxError(message, meta.line, meta.column, context)
+        self._depths[id(expr)] = (expr, depth)
+        return expr
 
     def _names(self, lhs: _Located, operator: str, what: str) -> tuple[str, ...]:
         """The names of a left-hand side ``a`` or ``a + b`` (lavaan expands the product)."""
@@ -354,12 +388,14 @@ class ModelTransformer(Transformer):
                     "(a + b):c; write random terms, smooths and modifiers as separate terms "
                     "joined by '+'.",
                 )
-            if expr is None:
-                expr = operand if sign == "+" else UnaryOp("-", operand)
+            if expr is None and sign == "+":
+                expr = operand
+            elif expr is None:
+                expr = self._nested(meta, UnaryOp("-", operand), operand)
             else:
-                expr = BinaryOp(sign, expr, operand)
+                expr = self._nested(meta, BinaryOp(sign, expr, operand), expr, operand)
         assert expr is not None  # the grammar asks for at least one term
-        return Paren(expr)
+        return self._nested(meta, Paren(expr), expr)
 
     def random_term(
         self, meta: Meta, terms: tuple[Term | _Removed, ...], groups: tuple, correlated: bool = True
@@ -417,11 +453,11 @@ class ModelTransformer(Transformer):
 
     # ----------------------------------------------------------------- expressions
 
-    def binary(self, meta: Meta, left: Expr, op: Token, right: Expr) -> BinaryOp:
-        return BinaryOp(str(op), left, right)
+    def binary(self, meta: Meta, left: Expr, op: Token, right: Expr) -> Expr:
+        return self._nested(meta, BinaryOp(str(op), left, right), left, right)
 
-    def unary(self, meta: Meta, op: Token, operand: Expr) -> UnaryOp:
-        return UnaryOp(str(op), operand)
+    def unary(self, meta: Meta, op: Token, operand: Expr) -> Expr:
+        return self._nested(meta, UnaryOp(str(op), operand), operand)
 
     def name(self, meta: Meta, token: Token) -> Name:
         return Name(str(token))
@@ -441,13 +477,14 @@ class ModelTransformer(Transformer):
     def boolean(self, meta: Meta, token: Token) -> Boolean:
         return Boolean(str(token) in ("TRUE", "True"))
 
-    def parenthesized(self, meta: Meta, expr: Expr) -> Paren:
-        return Paren(expr)
+    def parenthesized(self, meta: Meta, expr: Expr) -> Expr:
+        return self._nested(meta, Paren(expr), expr)
 
-    def call(self, meta: Meta, function: Token, *arguments: Any) -> Call:
+    def call(self, meta: Meta, function: Token, *arguments: Any) -> Expr:
         args = tuple(a for a in arguments if a is not None and not isinstance(a, _Keyword))
         kwargs = tuple((a.name, a.value) for a in arguments if isinstance(a, _Keyword))
-        return Call(str(function), args, kwargs)
+        values = args + tuple(value for _, value in kwargs)
+        return self._nested(meta, Call(str(function), args, kwargs), *values)
 
     def keyword_argument(self, meta: Meta, name: Token, value: Expr) -> _Keyword:
         return _Keyword(str(name), value)

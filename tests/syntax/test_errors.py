@@ -9,6 +9,7 @@ import pytest
 from semgalamm.errors import ModelSyntaxError
 from semgalamm.syntax import parse
 from semgalamm.syntax.diagnostics import EXAMPLES, MESSAGES
+from semgalamm.syntax.transformer import MAX_DEPTH, ModelTransformer
 
 # (label of the mistake in diagnostics.MESSAGES or None, model, line, column, caret width, message)
 ERRORS = [
@@ -242,3 +243,58 @@ def test_every_truncation_parses_or_explains(model: str) -> None:
 def test_not_a_string() -> None:
     with pytest.raises(TypeError, match="must be a string"):
         parse(None)  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------ nesting beyond the parser's limit
+
+
+def _chain(operator: str, count: int, operand: str = "x") -> str:
+    return operator.join([operand] * count)
+
+
+TOO_DEEP = {
+    # name: (model, line and column of the expression that is too deep)
+    "brackets in a formula": ("y ~ " + "(" * 201 + "x" + ")" * 201, 1, 5),
+    "5000 brackets": ("y ~ " + "(" * 5000 + "x" + ")" * 5000, 1, 4804),
+    "brackets in a definition": ("y ~ x\nd := " + "(" * 300 + "a" + ")" * 300, 2, 105),
+    "unary minus": ("d := " + "-" * 490 + "a", 1, 295),
+    "nested calls": ("y ~ " + "I(" * 250 + "x" + ")" * 250, 1, 103),
+    "power chain": ("d := " + _chain("^", 600, "a"), 1, 802),
+    "interaction chain": ("y ~ z + " + _chain(":", 1000), 1, 9),
+    "product chain": ("y ~ " + _chain("*", 1000), 1, 5),
+    "sum in a definition": ("d := " + " + ".join(["a"] * 1000), 1, 6),
+    "sum in brackets": ("y ~ (" + " + ".join(["x"] * 1000) + "):z", 1, 5),
+    "smooth option": ("y ~ s(x, k=" + "(" * 250 + "5" + ")" * 250 + ")", 1, 61),
+    "left of ~": ("-" * 300 + "y ~ x", 1, 100),
+    "second line, after a comment": ("# deep\nd := " + "(" * 201 + "a" + ")" * 201, 2, 6),
+}
+TOO_DEEP_MESSAGE = (
+    f"Nesting deeper than {MAX_DEPTH} levels: the expression that starts here holds more than "
+    f"{MAX_DEPTH} levels of brackets, calls, signs and operators (each operator of a chain "
+    "such as a + b + c counts one); simplify it or split it into shorter expressions."
+)
+
+
+@pytest.mark.parametrize(("model", "line", "column"), TOO_DEEP.values(), ids=TOO_DEEP.keys())
+def test_nesting_beyond_the_limit_is_a_syntax_error(model: str, line: int, column: int) -> None:
+    with pytest.raises(ModelSyntaxError) as raised:
+        parse(model)
+    error = raised.value
+    assert (error.reason, error.line, error.column) == (TOO_DEEP_MESSAGE, line, column)
+    source_line = model.split("\n")[line - 1]
+    assert error.context == f"    {source_line}\n    {' ' * (column - 1)}^"
+
+
+def test_a_defect_of_the_parser_is_still_a_syntax_error_with_a_place(monkeypatch) -> None:
+    """An unexpected exception inside the transformer is reported, never a lark VisitError."""
+
+    def broken(self, meta, *children):
+        raise KeyError("oops")
+
+    monkeypatch.setattr(ModelTransformer, "random_term", broken)
+    with pytest.raises(ModelSyntaxError) as raised:
+        parse("y ~ x\ny ~ z + (1 | g)")
+    error = raised.value
+    assert (error.line, error.column) == (2, 9)
+    assert error.reason == "The model could not be parsed (KeyError: 'oops'); please report this."
+    assert error.context == "    y ~ z + (1 | g)\n            ^"
