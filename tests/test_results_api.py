@@ -466,3 +466,11 @@ def test_results_doc_examples_run():
     namespace: dict = {}
     for block in blocks:
         exec(compile(block, str(DOC), "exec"), namespace)
+
+
+def test_glm_summary_has_no_random_effects_section() -> None:
+    cbpp = semgalamm.load_dataset("cbpp")
+    fit = semgalamm.fit("cbind(incidence, size - incidence) ~ period", cbpp, family="binomial")
+    text = str(fit.summary())
+    assert text.startswith("Generalized linear model fit by maximum likelihood\n")
+    assert "Random effects" not in text and "Number of obs: 56\n" in text

@@ -48,11 +48,13 @@ def _title(fit: FitResult) -> str:
         kind = "Mixed-response GALAMM"
     elif fams[0].name == "gaussian":
         kind = "Linear mixed model" if fit.design.loadings is None else "Linear GALAMM"
+    elif not fit.design.blocks:
+        kind = "Generalized linear model"
     else:
         kind = ("Generalized linear mixed model" if fit.design.loadings is None
                 else "Generalized GALAMM")
     method = "REML" if fit.laplace.reml else "maximum likelihood"
-    approx = "" if fit.laplace.profiled else " (Laplace approximation)"
+    approx = "" if fit.laplace.profiled or not fit.design.blocks else " (Laplace approximation)"
     title = f"{kind} fit by {method}{approx}"
     if len(fams) == 1:
         return f"{title}\n Family: {fams[0].name} ({fams[0].link})"
@@ -97,10 +99,13 @@ def format_summary(fit: FitResult) -> str:
         table.index.name = None
         lines += ["Regressions:", _table(table.rename(columns={
             "estimate": "Estimate", "se": "Std. Error"})), ""]
-    vc = fit.varcorr()
-    lines += ["Random effects:", _varcorr_text(vc)]
-    groups = ", ".join(f"{b.group}, {b.n_levels}" for b in fit.design.blocks if not b.scalar)
-    lines += [f"Number of obs: {fit.nobs}, groups:  {groups}", ""]
+    if fit.design.blocks:
+        lines += ["Random effects:", _varcorr_text(fit.varcorr())]
+        groups = ", ".join(f"{b.group}, {b.n_levels}" for b in fit.design.blocks
+                           if not b.scalar)
+        lines += [f"Number of obs: {fit.nobs}, groups:  {groups}", ""]
+    else:
+        lines += [f"Number of obs: {fit.nobs}", ""]
     if fit.design.dispersion_by is not None:
         lines += [f"Residual standard deviation by {fit.design.dispersion_by}:",
                   _table(fit.residual_sd().drop(columns="rows")), ""]
