@@ -401,3 +401,12 @@ def test_shuffled_rows_give_the_same_fit(sleep):
     reference = fit_unchanged("Reaction ~ Days + (Days | Subject)", sleep)
     fit = fit_unchanged("Reaction ~ Days + (Days | Subject)", sleep.sample(frac=1, random_state=3))
     assert fit.loglik == pytest.approx(reference.loglik, abs=1e-6)
+
+
+def test_a_formula_too_long_for_patsy_is_a_spec_error() -> None:
+    from semgalamm.design.formulas import check_formula
+    from semgalamm.errors import SpecError
+
+    with pytest.raises(SpecError, match=r"A formula of 600 terms is more than patsy"):
+        check_formula(" + ".join(f"x{i}" for i in range(600)))
+    check_formula(" + ".join(f"x{i}" for i in range(300)))  # a long plausible formula reads

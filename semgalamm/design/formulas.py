@@ -355,6 +355,13 @@ def check_formula(formula: str) -> None:
         codes = formula_factors(quote_keywords(formula))
     except patsy.PatsyError as exc:
         raise SpecError(f"The terms '{formula}' cannot be read: {exc.message}") from None
+    except RecursionError:
+        terms = formula.count("+") + 1
+        raise SpecError(
+            f"A formula of {terms} terms is more than patsy, which codes the formulas, can "
+            "read (about 400 terms). Combine columns into fewer terms, or fit the model on "
+            "fewer covariates."
+        ) from None
     for code in codes:
         factor_variables(code)
 
