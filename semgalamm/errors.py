@@ -51,3 +51,16 @@ class ConvergenceWarning(FitWarning):
 
 class SingularFitWarning(FitWarning):
     """A variance parameter is on its boundary (zero variance or perfect correlation)."""
+
+
+class DataWarning(FitWarning):
+    """The data leave part of the model poorly determined; the fit goes on (docs/errors.md)."""
+
+
+class SeparationWarning(DataWarning):
+    """Binomial responses are predicted perfectly by fixed-effect columns (complete or
+    quasi-complete separation): their maximum-likelihood estimates are infinite."""
+
+
+class ScaleWarning(DataWarning):
+    """Fixed-effect columns on very different scales (lme4's check.scaleX): rescale them."""

@@ -228,6 +228,8 @@ def minimize_deviance(
     decrease = np.full(x.size, np.inf)
     for attempt in range(4):
         f0 = float(result.fun)
+        if not f0 < 1e300:  # no point with a finite deviance was found
+            break
         curvature = coordinate_curvatures(value, x, f0, lower, upper)
         decrease = predicted_decrease(result.jac, curvature, x, lower, upper)
         if np.sum(decrease) < DECREASE_TOL:
@@ -239,7 +241,9 @@ def minimize_deviance(
         result = run(x, max_iter)
         x = result.x
     message = str(result.message)
-    if not converged:
+    if not float(result.fun) < 1e300:
+        message += "; the deviance is not finite at any point tried"
+    elif not converged:
         worst = int(np.argmax(decrease))
         message += (f"; not stationary: a Newton step along {layout.names[worst]} would "
                     f"lower the deviance by {decrease[worst]:.3g}")

@@ -4,11 +4,14 @@ converged, and degenerate data, which get a clear semgalamm error or a named war
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
 
 import semgalamm
+from semgalamm.errors import DataError, DataWarning, ScaleWarning, SeparationWarning, SpecError
 from semgalamm.optimize import ParameterLayout, minimize_deviance, predicted_decrease
 from tests.conftest import fixture, load_csv
 
@@ -87,6 +90,17 @@ def test_a_non_stationary_point_is_never_reported_converged():
     assert "not stationary: a Newton step along" in result.message
 
 
+def test_an_objective_infinite_everywhere_is_not_converged():
+    result = minimize_deviance(lambda x: np.inf, np.array([1.0, 2.0]), _LAYOUT)
+    assert not result.converged
+    assert "the deviance is not finite at any point tried" in result.message
+
+
+def test_non_finite_starting_values_are_refused(counts):
+    with pytest.raises(SpecError, match=r"start\['theta'\] must be finite numbers"):
+        semgalamm.fit("cnt ~ x + (1 | g)", counts, family="poisson", start={"theta": [np.nan]})
+
+
 def test_predicted_decrease_is_invariant_to_scale():
     """g^2 / (2 c) is the same for a coordinate measured in any unit; at a bound the part
     of the step beyond it does not count, and a gradient pointing out of the bound is 0."""
@@ -98,3 +112,181 @@ def test_predicted_decrease_is_invariant_to_scale():
     at_bound = predicted_decrease(np.array([1.0, -1.0]), np.array([1.0, 1.0]), np.zeros(2),
                                   np.zeros(2), np.full(2, np.inf))
     np.testing.assert_allclose(at_bound, [0.0, 0.5])
+
+
+# ------------------------------------------------------------------ degenerate data
+
+
+@pytest.fixture
+def d(counts) -> pd.DataFrame:
+    """y, x, z normal; item 1..4; g 20 groups of 20 rows; b 0/1 (issue 10's minimal cases)."""
+    return counts[["y", "x", "z", "item", "g", "b"]].copy()
+
+
+def _fit_unchanged(model: str, data: pd.DataFrame, **options):
+    """Fit, and check that the user's data frame is not changed (also when the fit fails)."""
+    before = data.copy(deep=True)
+    try:
+        return semgalamm.fit(model, data, **options)
+    finally:
+        pd.testing.assert_frame_equal(data, before)
+
+
+def test_constant_gaussian_response_is_refused(d):
+    with pytest.raises(DataError, match=r"The response 'c' is constant \(3\) in all 400 "
+                                        r"Gaussian rows.*Check the response column"):
+        _fit_unchanged("c ~ x + (1 | g)", d.assign(c=3.0))
+
+
+def test_response_fitted_exactly_by_the_fixed_effects_is_refused(d):
+    with pytest.raises(DataError, match=r"The fixed effects reproduce the response 'c' exactly"
+                                        r".*Is the response among the covariates"):
+        _fit_unchanged("c ~ x + (1 | g)", d.assign(c=2 * d.x + 1))
+
+
+@pytest.mark.parametrize("family, value, message", [
+    ("binomial", 0, r"The binomial response 'r' is 0 in all 400 binomial rows"),
+    ("binomial", 1, r"The binomial response 'r' is a success in all 400 binomial rows"),
+    ("poisson", 0, r"The Poisson response 'r' is 0 in all 400 Poisson rows"),
+])
+def test_all_zero_or_all_one_responses_are_refused(d, family, value, message):
+    """lme4: 'Response is constant'; today's intercept -31.5 was a point on the way to
+    minus infinity."""
+    with pytest.raises(DataError, match=message + r".*Response is constant"):
+        _fit_unchanged("r ~ x + (1 | g)", d.assign(r=value), family=family)
+
+
+@pytest.mark.parametrize("family", ["gaussian", "binomial"])
+def test_one_row_per_level_is_refused(d, family):
+    """lme4: 'number of levels of each grouping factor must be < number of observations'. A
+    Gaussian or binary random intercept per row is the residual (or nothing) under another
+    name: its variance stayed at its start value."""
+    data = d.assign(id=[f"r{i}" for i in range(len(d))])
+    with pytest.raises(DataError, match=r"grouping factor 'id' of \(1 \| id\) has as many "
+                                        r"levels \(400\) as observations \(400\)"):
+        _fit_unchanged(f"{'y' if family == 'gaussian' else 'b'} ~ x + (1 | id)", data,
+                       family=family)
+
+
+def test_observation_level_random_effect_of_counts_is_allowed(counts):
+    """An observation-level random effect of Poisson rows models overdispersion and is
+    identified (glmer fits it too)."""
+    data = counts.assign(id=[f"r{i}" for i in range(len(counts))])
+    fit = _fit_unchanged("cnt1000 ~ x + (1 | id)", data, family="poisson")
+    assert fit.converged
+    assert np.all(np.isfinite(fit.fixef)) and np.isfinite(fit.loglik)
+
+
+def test_more_random_effects_than_observations_is_refused():
+    """lme4 refuses (period | herd) on cbpp: 60 random effects for 56 rows."""
+    cbpp = semgalamm.load_dataset("cbpp")
+    with pytest.raises(DataError, match=r"The term \(period \| herd\) has 60 random effects "
+                                        r"\(4 per level of 'herd' x 15 levels\) for 56 "
+                                        r"observations.*Simplify the term"):
+        _fit_unchanged("cbind(incidence, size - incidence) ~ period + (period | herd)", cbpp,
+                       family="binomial")
+
+
+def test_as_many_gaussian_random_effects_as_observations_is_refused():
+    """lmer's rule is n <= q (the residual variance is one more effect per row): two days
+    per subject and a random slope give 36 random effects for 36 rows."""
+    sleep = semgalamm.load_dataset("sleepstudy")
+    two_days = sleep[sleep["Days"].isin([0, 1])]
+    with pytest.raises(DataError, match=r"\(Days \| Subject\) has 36 random effects .* for 36 "
+                                        r"observations.*number of observations \(=36\) <= "):
+        _fit_unchanged("Reaction ~ Days + (Days | Subject)", two_days)
+
+
+def test_covariates_on_very_different_scales_warn_and_fit_as_lmer(d):
+    """1e8 x beside 1e-8 z: not rank deficient (the rank is judged on columns scaled to unit
+    length); lme4's warning, naming the columns; lmer's fit."""
+    ref = fixture("degenerate_glmer")["lmer_scales"]
+    data = d.assign(xb=1e8 * d.x, xs=1e-8 * d.z)
+    with pytest.warns(ScaleWarning, match=r"very different scales: xb \(SD 1.05e\+08\), "
+                                          r"xs \(SD 1.02e-08\)\. Consider rescaling"):
+        fit = _fit_unchanged("y ~ xb + xs + (1 | g)", data)
+    assert fit.converged
+    assert fit.loglik == pytest.approx(ref["logLik"], abs=1e-3)
+    np.testing.assert_allclose(fit.fixef, ref["fixef"], rtol=1e-4)
+
+
+def test_collinear_columns_are_named(d):
+    with pytest.raises(SpecError, match=r"rank deficient \(rank 2 < 3 columns.*'x2' = a "
+                                        r"combination of x\..*remove redundant terms"):
+        _fit_unchanged("y ~ x + x2 + (1 | g)", d.assign(x2=2 * d.x))
+
+
+@pytest.mark.parametrize("bs", ["cr", "tp"])
+def test_smooth_beside_its_own_linear_term_is_named(d, bs):
+    """Today NaN estimates with only a ConvergenceWarning: the smooth's unpenalized column is
+    the linear trend in x."""
+    with pytest.raises(SpecError, match=r"'s\(x\)Fx1' = a combination of \(Intercept\), x\. .*"
+                                        r"the smooth s\(x\) contains its own linear trend: "
+                                        r"remove x"):
+        _fit_unchanged(f'y ~ s(x, bs="{bs}") + x', d)
+
+
+def test_infinite_fixed_loading_is_refused(d):
+    with pytest.raises(SpecError, match=r"The loading of 'f' on 'item\[2\]' is fixed to inf"):
+        _fit_unchanged("f =~ item[1] + 1e999*item[2]\nf ~ (1 | g)\ny ~ 0 + item", d)
+
+
+def test_duplicated_indicator_is_refused(d):
+    with pytest.raises(SpecError, match=r"The indicator 'item\[2\]' appears twice among the "
+                                        r"loadings of 'f'"):
+        _fit_unchanged("f =~ item[1] + item[2] + item[2]\nf ~ (1 | g)\ny ~ item", d)
+
+
+def test_complete_separation_warns_naming_the_column(d):
+    """w > 0 exactly where b = 1: glm's estimate of w is infinite (today: 991 and 10,088
+    with NaN standard errors, "converged")."""
+    data = d.assign(w=2 * d.b - 1 + 0.01 * d.x)
+    with pytest.warns(SeparationWarning, match=r"Complete separation: the binomial response "
+                                               r"'b' is predicted perfectly by w: "):
+        fit = _fit_unchanged("b ~ x + w + (1 | g)", data, family="binomial")
+    assert np.all(np.isfinite(fit.fixef))
+
+
+def test_quasi_complete_separation_warns_naming_the_level(d):
+    """A category whose rows are all 0: its coefficient goes to minus infinity."""
+    data = d.assign(lvl=np.where(d.index % 7 == 0, "a", "b"), b=np.where(d.index % 7 == 0, 0, d.b))
+    with pytest.warns(SeparationWarning, match=r"Quasi-complete separation: .* predicted "
+                                               r"perfectly by lvlb in part of the rows"):
+        _fit_unchanged("b ~ x + lvl + (1 | g)", data, family="binomial")
+
+
+def test_no_separation_no_warning(d):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataWarning)
+        _fit_unchanged("b ~ x + (1 | g)", d, family="binomial")
+
+
+def test_binomial_smooth_by_a_factor_fits(d):
+    """Today LinAlgError: 20 smooths of 4 columns, one per group, on binary rows."""
+    fit = _fit_unchanged("b ~ s(x, k=4, by=g)", d, family="binomial")
+    assert fit.converged
+    assert np.all(np.isfinite(fit.fixef)) and np.all(np.isfinite(fit.fixef_se))
+    assert fit.loglik < 0 and np.isfinite(fit.loglik)
+
+
+def test_binomial_model_without_fixed_effects_equals_glmer(d):
+    """Today a zero-size array ValueError."""
+    ref = fixture("degenerate_glmer")["glmer_no_fixed"]
+    fit = _fit_unchanged("b ~ 0 + (1 | g)", d, family="binomial")
+    assert fit.converged
+    assert fit.loglik == pytest.approx(ref["logLik"], abs=1e-3)
+    assert fit.optimizer.x[0] == pytest.approx(ref["theta"][0] if isinstance(ref["theta"], list)
+                                               else ref["theta"], rel=1e-3)
+
+
+def test_residual_variances_by_item_beside_group_means_equal_gls(d):
+    """Today a ValueError from cho_factor: Gaussian residual SDs by item with 20 fixed group
+    means and no random effects, nlme's gls with varIdent."""
+    ref = fixture("degenerate_glmer")["gls_varident_groups"]
+    fit = _fit_unchanged("y ~~ (1 | item)\ny ~ C(g)", d)
+    assert fit.converged
+    assert fit.loglik == pytest.approx(ref["logLik"], abs=1e-3)
+    np.testing.assert_allclose(fit.fixef, ref["coef"], atol=1e-4)  # SEs about 0.2
+    np.testing.assert_allclose(fit.residual_sd()["sd_ratio"].to_numpy()[1:], ref["sd_ratios"],
+                               rtol=1e-3)
+    assert fit.sigma == pytest.approx(ref["sigma"], rel=1e-3)

@@ -18,6 +18,7 @@ import pandas as pd
 import patsy
 import scipy.sparse as sp
 
+from semgalamm.design.checks import check_design, check_spec
 from semgalamm.design.design import Design, LoadingMap, RandomBlock, StructuralEntry
 from semgalamm.design.formulas import (
     environment,
@@ -125,6 +126,7 @@ def build_design(spec: ModelSpec, data: pd.DataFrame, families: RowFamilies,
 
     ``weights``: prior weights as lme4's ``weights=``, a column name or one positive number
     per row (None: all 1)."""
+    check_spec(spec)
     spec = expand_loadings(spec, data)
     frame = model_frame(spec, data)
     n = frame.shape[0]
@@ -157,8 +159,7 @@ def build_design(spec: ModelSpec, data: pd.DataFrame, families: RowFamilies,
         dispersion_by=None if spec.residual is None else spec.residual.group_name,
         smooths=tuple(smooths.smooths), frame=frame,
     )
-    start = loadings.lambda_start if loadings is not None else np.zeros(0)
-    _check_rank(design.X(design.row_loadings(start)), names)
+    check_design(design, spec)
     return design
 
 

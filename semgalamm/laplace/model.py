@@ -155,6 +155,10 @@ class LaplaceModel:
                     f"(parameters: {', '.join(self.layout.names)})."
                 )
             values[kind] = np.asarray(given, dtype=float)
+            if not np.all(np.isfinite(values[kind])):
+                raise SpecError(
+                    f"start['{kind}'] must be finite numbers, not {list(given)}."
+                )
         loadings = self.design.loadings
         if loadings is not None and loadings.structural and \
                 loadings.total_effects(values["lambda"]) is None:
