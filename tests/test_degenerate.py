@@ -168,6 +168,33 @@ def test_one_row_per_level_is_refused(d, family):
                        family=family)
 
 
+def test_three_rows_that_the_model_reproduces_are_refused():
+    """Three rows of two subjects, an intercept, a slope and a random intercept reproduce the
+    data exactly: the likelihood grows without bound as the residual variance goes to 0 (lme4
+    reports a logLik of 2.1 there, semgalamm stopped at theta = 6.7e5, "converged")."""
+    sleep = semgalamm.load_dataset("sleepstudy")
+    with pytest.raises(DataError, match=r"The fixed effects and the random effects of Subject "
+                                        r"together reproduce the response exactly \(3 rows; "
+                                        r"2 fixed and 2 random effects\)"):
+        _fit_unchanged("Reaction ~ Days + (1 | Subject)", sleep.iloc[[0, 1, 11]])
+    fit = _fit_unchanged("Reaction ~ 1 + (1 | Subject)", sleep.iloc[[0, 1, 11]])
+    assert fit.loglik == pytest.approx(-12.86173, abs=1e-4)  # lmer's logLik
+
+
+def test_response_measured_once_per_group_is_refused():
+    """A subject-level response repeated on every row of the subject is the random
+    intercept itself, with no residual."""
+    sleep = semgalamm.load_dataset("sleepstudy")
+    means = sleep.assign(m=sleep.groupby("Subject", observed=True).Reaction.transform("mean"))
+    with pytest.raises(DataError, match=r"together reproduce the response exactly"):
+        _fit_unchanged("m ~ Days + (1 | Subject)", means)
+    rng = np.random.default_rng(3)
+    noisy = means.assign(m=means.m + 1e-3 * rng.normal(size=len(means)))
+    fit = _fit_unchanged("m ~ Days + (1 | Subject)", noisy)  # a tiny residual is fine
+    assert fit.converged
+    assert fit.sigma == pytest.approx(1e-3, rel=0.2)
+
+
 def test_observation_level_random_effect_of_counts_is_allowed(counts):
     """An observation-level random effect of Poisson rows models overdispersion and is
     identified (glmer fits it too)."""

@@ -198,15 +198,16 @@ def _check_response(design: Design, spec: ModelSpec, X: FloatArray) -> None:
             )
         root = np.sqrt(design.weights[gaussian])
         Xg = X[gaussian] * root[:, None]
-        if Xg.shape[1] and np.linalg.matrix_rank(Xg) < gaussian.sum():
+        if Xg.shape[1]:
             coef = np.linalg.lstsq(Xg, yg * root, rcond=None)[0]
             resid = yg * root - Xg @ coef
             if np.sqrt(np.mean(resid**2)) <= 1e-10 * np.sqrt(np.mean((yg * root) ** 2)):
                 raise DataError(
                     f"The fixed effects reproduce the response '{name}' exactly in every "
-                    "Gaussian row (residuals 0): the residual variance would be 0 and the "
+                    f"Gaussian row (residuals 0; {Xg.shape[1]} columns for "
+                    f"{int(gaussian.sum())} rows): the residual variance would be 0 and the "
                     "likelihood unbounded. Is the response among the covariates (or computed "
-                    "from them)?"
+                    "from them), or are there as many fixed effects as rows?"
                 )
     for family, text in (("binomial", "binomial"), ("poisson", "Poisson")):
         rows = fam.mask(family)

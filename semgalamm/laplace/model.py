@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from semgalamm.design.design import Design
-from semgalamm.errors import SpecError
+from semgalamm.errors import DataError, SpecError
 from semgalamm.laplace.objective import LaplaceGLMM, LaplaceState, ProfiledGaussian
 from semgalamm.optimize import ParameterLayout, finite_difference_hessian
 
@@ -84,6 +84,30 @@ def _log_sd_start(design: Design) -> FloatArray:
     return np.log(np.maximum(sds, 1e-4))
 
 
+def _check_bounded(design: Design, objective: ProfiledGaussian) -> None:
+    """Gaussian rows that the fixed and random effects together reproduce exactly (3 rows,
+    two subjects, an intercept and a slope; a response measured once per group) have no
+    maximum likelihood: with the random-effect variances growing and the residual variance
+    going to 0 the likelihood grows without bound (lme4 stops somewhere and reports a
+    number). The penalized residual SD then falls as 1/theta; for any other data it tends
+    to the least-squares residual SD of [X Z]."""
+    if design.q == 0:
+        return
+    lam = _lambda_start(design)
+    diagonal = design.theta_start()  # 1 on the diagonals of T, 0 elsewhere
+    sigmas = [objective.evaluate(diagonal * big, lam, design.weights).sigma for big in (1e3, 1e5)]
+    if not np.all(np.isfinite(sigmas)) or sigmas[1] > 0.05 * sigmas[0]:
+        return
+    groups = ", ".join(dict.fromkeys(b.group for b in design.blocks))
+    raise DataError(
+        f"The fixed effects and the random effects of {groups} together reproduce the "
+        f"response exactly ({design.n} rows; {design.p} fixed and {design.q} random effects): "
+        "the residual variance goes to 0 and the likelihood has no maximum. Use more rows per "
+        "group, or fewer terms (a response measured once per group belongs to a model of the "
+        "groups)."
+    )
+
+
 def _lambda_start(design: Design) -> FloatArray:
     return design.loadings.lambda_start if design.loadings is not None else np.zeros(0)
 
@@ -111,6 +135,7 @@ class LaplaceModel:
         lower = [design.theta_lower()]
         if design.families.all_gaussian:
             objective: ProfiledGaussian | LaplaceGLMM = ProfiledGaussian(design, reml=reml)
+            _check_bounded(design, objective)
         else:
             objective = LaplaceGLMM(design)
             kinds.append(("beta", design.p))
