@@ -64,3 +64,8 @@ class SeparationWarning(DataWarning):
 
 class ScaleWarning(DataWarning):
     """Fixed-effect columns on very different scales (lme4's check.scaleX): rescale them."""
+
+
+class StandardErrorWarning(FitWarning):
+    """Standard errors are NaN: the observed information at the optimum is not positive
+    definite along the parameters named."""

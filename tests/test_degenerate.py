@@ -11,7 +11,14 @@ import pandas as pd
 import pytest
 
 import semgalamm
-from semgalamm.errors import DataError, DataWarning, ScaleWarning, SeparationWarning, SpecError
+from semgalamm.errors import (
+    DataError,
+    DataWarning,
+    ScaleWarning,
+    SeparationWarning,
+    SpecError,
+    StandardErrorWarning,
+)
 from semgalamm.optimize import ParameterLayout, minimize_deviance, predicted_decrease
 from tests.conftest import fixture, load_csv
 
@@ -272,6 +279,12 @@ def test_complete_separation_warns_naming_the_column(d):
                                                r"'b' is predicted perfectly by w: "):
         fit = _fit_unchanged("b ~ x + w + (1 | g)", data, family="binomial")
     assert np.all(np.isfinite(fit.fixef))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        se = fit.fixef_se
+    named = " ".join(str(w.message) for w in caught if w.category is StandardErrorWarning)
+    for name in se.index[se.isna()]:  # no NaN standard error without a warning naming it
+        assert f"standard errors of {name}" in named or f", {name}" in named
 
 
 def test_quasi_complete_separation_warns_naming_the_level(d):

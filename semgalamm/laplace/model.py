@@ -8,6 +8,7 @@ residual SD of each variance group).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -15,7 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from semgalamm.design.design import Design
-from semgalamm.errors import DataError, SpecError
+from semgalamm.errors import DataError, SpecError, StandardErrorWarning
 from semgalamm.laplace.objective import LaplaceGLMM, LaplaceState, ProfiledGaussian
 from semgalamm.optimize import ParameterLayout, finite_difference_hessian
 
@@ -257,7 +258,17 @@ class LaplaceModel:
             cov_free = np.linalg.pinv(info)
         cov = np.full((full.size, full.size), np.nan)
         cov[np.ix_(free, free)] = cov_free
-        return names, cov[np.ix_(order, order)]
+        out = cov[np.ix_(order, order)]
+        variances = np.diag(out)
+        bad = [name for name, v in zip(names, variances, strict=True) if not v > 0]
+        if bad:
+            warnings.warn(
+                f"The observed information at the optimum is not positive definite, so the "
+                f"standard errors of {', '.join(bad)} are NaN: the likelihood is flat or "
+                "curves the wrong way along them (separation, aliased or unidentified "
+                "parameters, or an optimum not reached).", StandardErrorWarning, stacklevel=5)
+            out[np.ix_(variances <= 0, variances <= 0)] = np.nan
+        return names, out
 
     def _at_bound(self, full: FloatArray, i: int) -> bool:
         """theta elements on their lower bound (0) are left out of the information."""
