@@ -52,23 +52,34 @@ class OptResult:
     fitlog: list[tuple[float, float]] = field(default_factory=list)
 
 
+#: What ``minimize_deviance`` gives the optimizer for a point where the deviance is not
+#: finite (an infeasible point: I - B singular, H not positive definite, exp overflow).
+INFEASIBLE = 1e300
+
+
 def finite_difference_gradient(
     f: Callable[[FloatArray], float], x: FloatArray, f0: float,
     lower: FloatArray, upper: FloatArray, rel_step: float = 1e-6,
 ) -> FloatArray:
-    """Central differences, one-sided where a bound is within the step."""
+    """Central differences, one-sided where a bound is within the step or where the point
+    on one side is infeasible (f >= INFEASIBLE: a difference with it is not a derivative);
+    0 where both sides are infeasible."""
     grad = np.zeros_like(x)
+    if not f0 < INFEASIBLE:
+        return grad
     for j in range(x.size):
         h = rel_step * max(1.0, abs(x[j]))
         up, down = x.copy(), x.copy()
         up[j] += h
         down[j] -= h
-        if down[j] < lower[j]:
-            grad[j] = (f(up) - f0) / h
-        elif up[j] > upper[j]:
-            grad[j] = (f0 - f(down)) / h
-        else:
-            grad[j] = (f(up) - f(down)) / (2 * h)
+        f_up = f(up) if up[j] <= upper[j] else INFEASIBLE
+        f_down = f(down) if down[j] >= lower[j] else INFEASIBLE
+        if f_up < INFEASIBLE and f_down < INFEASIBLE:
+            grad[j] = (f_up - f_down) / (2 * h)
+        elif f_up < INFEASIBLE:
+            grad[j] = (f_up - f0) / h
+        elif f_down < INFEASIBLE:
+            grad[j] = (f0 - f_down) / h
     return grad
 
 
@@ -181,9 +192,11 @@ def minimize_deviance(
     scale = np.ones(len(layout.names)) if scale is None else np.array(scale, dtype=float)
 
     def value(z: FloatArray) -> float:
+        if not np.all(np.isfinite(z)):
+            return INFEASIBLE
         d = deviance(z * scale)
         log.append((time.perf_counter() - started, d))
-        return d if np.isfinite(d) else 1e300
+        return d if np.isfinite(d) else INFEASIBLE
 
     def value_and_gradient(x: FloatArray) -> tuple[float, FloatArray]:
         f0 = value(x)
@@ -228,7 +241,7 @@ def minimize_deviance(
     decrease = np.full(x.size, np.inf)
     for attempt in range(4):
         f0 = float(result.fun)
-        if not f0 < 1e300:  # no point with a finite deviance was found
+        if not f0 < INFEASIBLE:  # no point with a finite deviance was found
             break
         curvature = coordinate_curvatures(value, x, f0, lower, upper)
         decrease = predicted_decrease(result.jac, curvature, x, lower, upper)
@@ -241,7 +254,7 @@ def minimize_deviance(
         result = run(x, max_iter)
         x = result.x
     message = str(result.message)
-    if not float(result.fun) < 1e300:
+    if not float(result.fun) < INFEASIBLE:
         message += "; the deviance is not finite at any point tried"
     elif not converged:
         worst = int(np.argmax(decrease))

@@ -12,6 +12,7 @@ import pytest
 
 import semgalamm
 from semgalamm.errors import (
+    ConvergenceWarning,
     DataError,
     DataWarning,
     ScaleWarning,
@@ -242,6 +243,28 @@ def test_covariates_on_very_different_scales_warn_and_fit_as_lmer(d):
     assert fit.converged
     assert fit.loglik == pytest.approx(ref["logLik"], abs=1e-3)
     np.testing.assert_allclose(fit.fixef, ref["fixef"], rtol=1e-4)
+
+
+def test_random_slope_in_huge_units_starts_where_the_deviance_is_finite(counts):
+    """lme4's start theta = 1 makes H = A'A + I numerically singular for a slope of 1e8 x
+    (lmer stops with an error): the start is shrunk until the deviance is finite, and the fit
+    comes within 1e-2 of the one in natural units, with lme4's advice to rescale."""
+    natural = _fit_unchanged("y ~ x + (x | g)", counts)
+    with pytest.warns(ScaleWarning, match=r"xb \(SD"):
+        huge = _fit_unchanged("y ~ xb + (xb | g)", counts.assign(xb=1e8 * counts.x))
+    assert huge.loglik == pytest.approx(natural.loglik, abs=1e-2)
+
+
+def test_overflowing_trial_points_are_infeasible_not_runtime_warnings(counts):
+    """exp(nu) overflows at trial points of a Poisson slope of 1e8 x: those points are
+    infeasible (no RuntimeWarning); the fit converges or says that it did not."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit = _fit_unchanged("cnt ~ xb + (xb | g)", counts.assign(xb=1e8 * counts.x),
+                             family="poisson")
+    kinds = {w.category for w in caught}
+    assert RuntimeWarning not in kinds and ScaleWarning in kinds
+    assert fit.converged or ConvergenceWarning in kinds
 
 
 def test_collinear_columns_are_named(d):

@@ -68,7 +68,10 @@ class RandomEffectsSystem:
         infeasible)."""
         if self._factor is None:
             return True
-        data = (values * np.sqrt(d)[:, None]).ravel()
+        if not np.all(np.isfinite(d)):  # a weight exp(nu) overflowed at a trial point
+            return False
+        with np.errstate(over="ignore", invalid="ignore"):
+            data = (values * np.sqrt(d)[:, None]).ravel()
         if not np.all(np.isfinite(data)):
             return False
         self._At.data[:] = data
@@ -76,7 +79,11 @@ class RandomEffectsSystem:
             self._factor.cholesky_AAt_inplace(self._At, beta=1.0)
         except CholmodNotPositiveDefiniteError:
             return False
-        self._logdet = float(self._factor.logdet())
+        with np.errstate(invalid="ignore", divide="ignore"):
+            logdet = float(self._factor.logdet())
+        if not np.isfinite(logdet):  # H overflowed: treat the point as infeasible
+            return False
+        self._logdet = logdet
         return True
 
     def logdet(self) -> float:

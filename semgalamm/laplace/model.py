@@ -196,7 +196,16 @@ class LaplaceModel:
                 "eta = B eta + zeta has no unique solution there. Give other values in "
                 "start['lambda']."
             )
-        return np.concatenate([values[kind] for kind, _ in self.layout.kinds])
+        x0 = np.concatenate([values[kind] for kind, _ in self.layout.kinds])
+        if "theta" not in (user or {}):
+            # lme4's theta = 1 is infeasible (H not positive definite in floating point) when
+            # a random slope's covariate is in large units (1e8 x): shrink until it is not.
+            theta = self.layout.slices()["theta"]
+            for _ in range(16):
+                if np.isfinite(self.deviance(x0)):
+                    break
+                x0[theta] *= 0.1
+        return x0
 
     def row_log_sd(self, parts: dict[str, FloatArray]) -> FloatArray:
         """log of each Gaussian row's residual SD (for the profiled objective relative to the
