@@ -4,6 +4,7 @@ converged, and degenerate data, which get a clear semgalamm error or a named war
 
 from __future__ import annotations
 
+import random
 import warnings
 
 import numpy as np
@@ -15,8 +16,10 @@ from semgalamm.errors import (
     ConvergenceWarning,
     DataError,
     DataWarning,
+    FitWarning,
     ScaleWarning,
     SeparationWarning,
+    SingularFitWarning,
     SpecError,
     StandardErrorWarning,
 )
@@ -353,3 +356,75 @@ def test_residual_variances_by_item_beside_group_means_equal_gls(d):
     np.testing.assert_allclose(fit.residual_sd()["sd_ratio"].to_numpy()[1:], ref["sd_ratios"],
                                rtol=1e-3)
     assert fit.sigma == pytest.approx(ref["sigma"], rel=1e-3)
+
+
+# ------------------------------------------------------------ generated fits
+
+_MUTATIONS = {
+    "none": lambda d, r: d,
+    "constant y": lambda d, r: d.assign(y=3.0),
+    "b all 0": lambda d, r: d.assign(b=0),
+    "counts 100": lambda d, r: d.assign(cnt=r.poisson(100, len(d))),
+    "counts x1000": lambda d, r: d.assign(cnt=r.poisson(2, len(d)) * 1000),
+    "x 1e8": lambda d, r: d.assign(x=1e8 * d.x),
+    "z 1e-8": lambda d, r: d.assign(z=1e-8 * d.z),
+    "z = 2x": lambda d, r: d.assign(z=2 * d.x),
+    "g per row": lambda d, r: d.assign(g=[f"r{i}" for i in range(len(d))]),
+    "separated b": lambda d, r: d.assign(b=(d.x > 0).astype(int)),
+    "h one level": lambda d, r: d.assign(h="a"),
+    "3 rows": lambda d, r: d.iloc[:3],
+    "12 rows": lambda d, r: d.iloc[:12],
+    "y = 2x + 1": lambda d, r: d.assign(y=d.x * 2 + 1),
+}
+_FIXED = ["x", "x + z", "0 + x", "1", "0", "x + h", "x * z", "s(x)", "s(x, k=4)",
+          's(x, bs="cr")', "s(x) + x", "t2(x)", "s(x, by=h)", "C(g)", "poly(x, 2)"]
+_RANDOM = ["(1 | g)", "(x | g)", "(1 | g) + (1 | h)", "(1 | g/h)", "(x || g)", "(1 | h)"]
+_MEASUREMENT = ["f =~ item[1] + item[2] + item[3] + item[4]\nf ~ (1 | g)\n{y} ~ 0 + item",
+                "f =~ item[1] + item[2]\nf ~ (1 | g)\n{y} ~ item + x"]
+
+
+def _generated_cases(count: int, seed: int):
+    rnd = random.Random(seed)
+    for _ in range(count):
+        mutation = rnd.choice(list(_MUTATIONS))
+        response, family = rnd.choice([("y", "gaussian"), ("b", "binomial"), ("cnt", "poisson")])
+        if rnd.random() < 0.2:
+            model = rnd.choice(_MEASUREMENT).format(y=response)
+        else:
+            model = f"{response} ~ {rnd.choice(_FIXED)} + {rnd.choice(_RANDOM)}"
+        yield model, family, mutation, rnd.choice([40, 80, 200]), rnd.randrange(10**6)
+
+
+@pytest.mark.slow
+def test_generated_fits_are_right_or_say_why():
+    """Generated models on synthetic data with degenerate twists: every fit ends with finite
+    estimates and standard errors, or a warning (FitWarning) for each that is not, or a
+    SemgalammError; nothing else escapes (no numpy or scipy error, no RuntimeWarning)."""
+    outcomes = []
+    for model, family, mutation, n, seed in _generated_cases(60, seed=10):
+        rng = np.random.default_rng(seed)
+        data = pd.DataFrame({"y": rng.normal(size=n), "x": rng.normal(size=n),
+                             "z": rng.normal(size=n), "item": np.tile(["1", "2", "3", "4"], n // 4),
+                             "g": np.repeat([f"g{i}" for i in range(20)], n // 20),
+                             "h": rng.integers(0, 5, n).astype(str), "b": rng.integers(0, 2, n)})
+        data["cnt"] = rng.poisson(np.exp(1 + 0.3 * data.x))
+        data = _MUTATIONS[mutation](data, rng)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                fit = semgalamm.fit(model, data, family=family)
+                se = fit.fixef_se
+            except semgalamm.SemgalammError:
+                outcomes.append("error")
+                continue
+        where = f"{model!r} ({family}, {mutation}, {n} rows)"
+        assert not [w for w in caught if issubclass(w.category, RuntimeWarning)], where
+        said = {w.category for w in caught if issubclass(w.category, FitWarning)}
+        if not (np.all(np.isfinite(fit.fixef)) and np.isfinite(fit.loglik)):
+            assert said - {SingularFitWarning}, where
+        if not np.all(np.isfinite(se)):
+            assert StandardErrorWarning in said, where
+        if not fit.converged:
+            assert ConvergenceWarning in said, where
+        outcomes.append("fit")
+    assert outcomes.count("fit") > 20 and outcomes.count("error") > 5
