@@ -428,3 +428,30 @@ def test_generated_fits_are_right_or_say_why():
             assert ConvergenceWarning in said, where
         outcomes.append("fit")
     assert outcomes.count("fit") > 20 and outcomes.count("error") > 5
+
+
+@pytest.mark.parametrize("family, values, message", [
+    ("poisson", {5: -2}, r"The response 'r' of 1 poisson row\(s\) \(index 5\) is outside the "
+                         r"family's support: non-negative integer counts\. Check the column "
+                         r"'r' at those rows"),
+    ("poisson", {7: 1.5, 9: 2.5}, r"The response 'r' of 2 poisson row\(s\) \(index 7, 9\)"),
+    ("binomial", {2: 2}, r"The response 'r' of 1 binomial row\(s\) \(index 2\) .* between 0 "
+                         r"and the number of trials"),
+])
+def test_responses_outside_the_support_name_column_and_rows(family, values, message):
+    sleep = semgalamm.load_dataset("sleepstudy")
+    r = np.ones(180)
+    for row, value in values.items():
+        r[row] = value
+    with pytest.raises(DataError, match=message):
+        _fit_unchanged("r ~ Days + (1 | Subject)", sleep.assign(r=r), family=family)
+
+
+def test_wide_indicator_outside_the_support_names_the_indicator():
+    """A binary indicator of a model on wide data (fitted on stacked long data) with a 2."""
+    hs = semgalamm.load_dataset("HolzingerSwineford1939")
+    data = hs.assign(x1b=(hs.x1 > hs.x1.median()).astype(int))
+    data.loc[3, "x1b"] = 2
+    with pytest.raises(DataError, match=r"The indicator 'x1b' has 1 value\(s\) outside the "
+                                        r"binomial family's support \(row\(s\) 3 of the data"):
+        _fit_unchanged("visual =~ x1b + x2 + x3", data, family={"x1b": "binomial"})

@@ -6,7 +6,8 @@ can go on (docs/errors.md lists every case and its test).
 finite, every indicator listed once); ``check_design(design, spec)`` after the matrices are
 built and before anything is fitted:
 
-- every value the model uses is finite (transformed columns, offsets, fixed loadings);
+- every value the model uses is finite (transformed columns, offsets, fixed loadings), and
+  every response lies in its family's support (the error names the column and the rows);
 - the response varies (a constant Gaussian response has residual variance 0; an all-zero
   binomial or Poisson response has an intercept of minus infinity), and Gaussian rows are not
   fitted exactly by the fixed effects;
@@ -30,6 +31,7 @@ from numpy.typing import NDArray
 from scipy.optimize import linprog
 
 from semgalamm.design.design import Design, RandomBlock
+from semgalamm.design.stack import ITEM, UNIT, VALUE
 from semgalamm.errors import DataError, ScaleWarning, SeparationWarning, SpecError
 from semgalamm.spec.model_spec import ModelSpec
 
@@ -53,6 +55,7 @@ def check_design(design: Design, spec: ModelSpec) -> None:
     """Refuse (``DataError``/``SpecError``) or warn about degenerate data before fitting."""
     check_spec(spec)
     _check_finite(design)
+    _check_support(design, spec)
     X = design.X(design.row_loadings(_lambda_start(design)))
     _check_response(design, spec, X)
     _check_rank(X, design.fixed_names, design)
@@ -178,6 +181,33 @@ def _check_finite(design: Design) -> None:
 
 
 # ------------------------------------------------------------------------ the response
+
+
+def _check_support(design: Design, spec: ModelSpec) -> None:
+    """Every row's response in its family's support, the error naming the response column
+    and the rows (by the data's index)."""
+    fam = design.families
+    for code, family in enumerate(fam.families):
+        bad = family.check_response(design.y, design.trials) & (fam.codes == code)
+        frame = design.frame
+        if bad.any() and frame is not None and {VALUE, ITEM, UNIT} <= set(frame.columns):
+            # a model on wide data, stacked to long: name the indicator columns and the rows
+            items = list(dict.fromkeys(str(v) for v in frame[ITEM].to_numpy()[bad]))
+            units = frame[UNIT].to_numpy()[bad]
+            shown = ", ".join(str(u) for u in units[:5]) + (" ..." if units.size > 5 else "")
+            raise DataError(
+                f"The indicator {', '.join(repr(i) for i in items)} has {int(bad.sum())} "
+                f"value(s) outside the {family.name} family's support (row(s) {shown} of the "
+                f"data, counted from 0): {family.support_text()}. Check the column, or its "
+                "family."
+            )
+        if bad.any():
+            raise DataError(
+                f"The response '{_response_name(spec)}' of {int(bad.sum())} {family.name} "
+                f"row(s) (index {_rows(design, bad)}) is outside the family's support: "
+                f"{family.support_text()}. Check the column '{_response_name(spec)}' at those "
+                "rows, or the family."
+            )
 
 
 def _check_response(design: Design, spec: ModelSpec, X: FloatArray) -> None:
