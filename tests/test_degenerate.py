@@ -5,7 +5,9 @@ converged, and degenerate data, which get a clear semgalamm error or a named war
 from __future__ import annotations
 
 import random
+import re
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -455,3 +457,29 @@ def test_wide_indicator_outside_the_support_names_the_indicator():
     with pytest.raises(DataError, match=r"The indicator 'x1b' has 1 value\(s\) outside the "
                                         r"binomial family's support \(row\(s\) 3 of the data"):
         _fit_unchanged("visual =~ x1b + x2 + x3", data, family={"x1b": "binomial"})
+
+
+def test_integer_coded_indicator_column_is_categorical_everywhere():
+    """'time' holds 1..4; named as time[1] .. time[4] it is an indicator column, so
+    'esteem ~ time' has one intercept per level (not a slope), as with the column as text."""
+    kyps = semgalamm.load_dataset("KYPSsim")
+    model = ("ms =~ 1*time[1] + time[2] + time[3] + time[4]\nms ~ (1 | mid)\n"
+             "esteem ~ time + (1 | sid)")
+    as_int = _fit_unchanged(model, kyps.assign(time=kyps.time.astype(int)))
+    as_text = _fit_unchanged(model, kyps.assign(time=kyps.time.astype(int).astype(str)))
+    assert list(as_int.fixef.index) == ["(Intercept)", "time2", "time3", "time4"]
+    assert list(as_text.fixef.index) == list(as_int.fixef.index)
+    assert as_int.loglik == pytest.approx(as_text.loglik, abs=1e-6)
+
+
+def test_every_catalogue_case_is_a_test():
+    """docs/errors.md names a test for every case: each one exists."""
+    text = (Path(__file__).parents[1] / "docs" / "errors.md").read_text()
+    named = 0
+    for cell in re.findall(r"`(tests/[\w/]+\.py)::(\w+)`((?:, `::\w+`)*)", text):
+        path, first, more = cell
+        source = (Path(__file__).parents[1] / path).read_text()
+        for name in [first, *re.findall(r"::(\w+)", more)]:
+            assert re.search(rf"^def {name}\(", source, re.M), f"{path}::{name}"
+            named += 1
+    assert named > 50
