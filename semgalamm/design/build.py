@@ -334,20 +334,6 @@ def new_offset(spec: ModelSpec, frame: pd.DataFrame, newdata: pd.DataFrame) -> n
     return _offsets(spec, frame, coded)
 
 
-def _check_rank(X: np.ndarray, names: list[str]) -> None:
-    if X.shape[1] == 0:
-        return
-    rank = np.linalg.matrix_rank(X)
-    if rank < X.shape[1]:
-        _, r = np.linalg.qr(X)
-        weak = [names[j] for j in np.flatnonzero(np.abs(np.diag(r)) < 1e-8 * np.abs(r).max())]
-        raise SpecError(
-            f"The fixed-effects matrix is rank deficient (rank {rank} < {X.shape[1]} columns); "
-            f"these columns are linear combinations of others: {', '.join(weak) or '?'}. Remove "
-            "redundant terms (or the intercept with '0 +')."
-        )
-
-
 def _interaction_levels(
     frame: pd.DataFrame, columns: tuple[str, ...], rows: np.ndarray | None = None
 ) -> tuple[np.ndarray, tuple[str, ...]]:
