@@ -10,7 +10,6 @@ Options keep lavaan's names in snake case (``std.lv`` is ``std_lv``, ``group.equ
 from __future__ import annotations
 
 from collections.abc import Sequence
-from difflib import get_close_matches
 
 import numpy as np
 import pandas as pd
@@ -20,7 +19,7 @@ from semgalamm.covstruct.likelihood import loglik
 from semgalamm.covstruct.start import fixed_values, start_values
 from semgalamm.design.ram import RamModel
 from semgalamm.design.sample_moments import GroupSample, group_sample, numeric_block
-from semgalamm.errors import DataError, SemgalammError, SpecError, UnsupportedError
+from semgalamm.errors import DataError, SemgalammError, SpecError, UnsupportedError, nearest
 from semgalamm.results.sem_result import SemFit
 from semgalamm.spec.partable import ParameterTable, SemOptions, build_partable
 from semgalamm.syntax import parse
@@ -35,9 +34,8 @@ def _group_labels(data: pd.DataFrame, group: str | None) -> tuple[str, ...]:
     if group is None:
         return ("",)
     if group not in data.columns:
-        close = get_close_matches(group, [str(c) for c in data.columns], n=1)
-        hint = f" Did you mean '{close[0]}'?" if close else ""
-        raise DataError(f"group='{group}' is not a column of the data.{hint}")
+        raise DataError(f"group='{group}' is not a column of the data."
+                        f"{nearest(group, data.columns, cutoff=0.6)}")
     column = data[group]
     if column.isna().any():
         raise DataError(f"The group column '{group}' has missing values; drop those rows.")
@@ -195,8 +193,7 @@ def lavaan_options(options: dict) -> dict:
                 )
             continue
         if name not in known:
-            close = get_close_matches(name, known, n=1, cutoff=0.5)
-            hint = f" Did you mean '{close[0]}'?" if close else ""
+            hint = nearest(name, known)
             raise SpecError(
                 f"Unknown option '{name}'.{hint} The options are lavaan's in snake case: "
                 f"{', '.join(known)}."
@@ -266,9 +263,8 @@ def _fit_twolevel(model: str, data: pd.DataFrame, syntax: ModelSyntax, options: 
             "dropped with missing='listwise' (the default)."
         )
     if cluster not in data.columns:
-        close = get_close_matches(cluster, [str(c) for c in data.columns], n=1)
-        hint = f" Did you mean '{close[0]}'?" if close else ""
-        raise DataError(f"cluster='{cluster}' is not a column of the data.{hint}")
+        raise DataError(f"cluster='{cluster}' is not a column of the data."
+                        f"{nearest(cluster, data.columns, cutoff=0.6)}")
     labels = _level_labels(syntax)
     if options.meanstructure is False:
         raise SpecError("Two-level models always have a mean structure; drop "

@@ -5,6 +5,15 @@ Every message says what is wrong and how to fix it, and ends with a full stop.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
+
+def nearest(name: str, choices: Iterable[str], cutoff: float = 0.5) -> str:
+    """A " Did you mean 'x'?" hint for the closest of ``choices``, or "" when none is close."""
+    match = difflib.get_close_matches(str(name), [str(c) for c in choices], n=1, cutoff=cutoff)
+    return f" Did you mean '{match[0]}'?" if match else ""
+
 
 class SemgalammError(Exception):
     """Base class of every error semgalamm raises on purpose."""

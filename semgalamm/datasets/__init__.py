@@ -10,7 +10,7 @@ from importlib import resources
 
 import pandas as pd
 
-from semgalamm.design.frame import nearest
+from semgalamm.errors import nearest
 
 # dataset -> (description, {column: levels in R's order, or None for sorted levels})
 DATASETS: dict[str, tuple[str, dict[str, list[str] | None]]] = {

@@ -34,10 +34,9 @@ from semgalamm.design.frame import (
     check_text_numbers,
     coded_frame,
     formula_variables,
-    nearest,
 )
 from semgalamm.design.smooth_terms import build_smooths, smooth_columns
-from semgalamm.errors import DataError, SpecError, UnsupportedError
+from semgalamm.errors import DataError, SpecError, UnsupportedError, nearest
 from semgalamm.families import RowFamilies
 from semgalamm.spec.model_spec import LoadingSpec, ModelSpec, RandomSpec, ResidualGroups
 from semgalamm.syntax.nodes import BinaryOp, Expr, Name, Number, Paren

@@ -6,7 +6,6 @@ any matrix is built.
 
 from __future__ import annotations
 
-import difflib
 import numbers
 from collections.abc import Iterable
 
@@ -20,13 +19,7 @@ from semgalamm.design.formulas import (
     quote_columns,
     quote_keywords,
 )
-from semgalamm.errors import DataError, SpecError
-
-
-def nearest(name: str, choices: Iterable[str]) -> str:
-    """A ' Did you mean ...?' hint, or '' when nothing is close."""
-    match = difflib.get_close_matches(str(name), [str(c) for c in choices], n=1, cutoff=0.5)
-    return f" Did you mean '{match[0]}'?" if match else ""
+from semgalamm.errors import DataError, SpecError, nearest
 
 
 def formula_variables(formula: str, columns: Iterable[str] | None = None) -> list[str]:

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 
 from semgalamm.design.design import Design
-from semgalamm.design.frame import check_columns, nearest
-from semgalamm.errors import DataError
+from semgalamm.design.frame import check_columns
+from semgalamm.errors import DataError, nearest
 from semgalamm.families import FAMILIES, RowFamilies, get_family
 from semgalamm.spec.model_spec import ModelSpec
 

@@ -11,13 +11,11 @@ always called.
 
 from __future__ import annotations
 
-import difflib
 import numbers
-from collections.abc import Iterable
 
 import pandas as pd
 
-from semgalamm.errors import SemgalammError, SpecError
+from semgalamm.errors import SemgalammError, SpecError, nearest
 
 
 class MissingDependencyError(SemgalammError, ImportError):
@@ -36,12 +34,6 @@ def check_level(level: object, name: str = "level") -> float:
     hint = f" (did you mean {value / 100:g}?)" if 10.0 <= value < 100.0 else ""
     raise SpecError(f"{name} must be between 0 and 1{hint}; got {level!r}. Give the "
                     "coverage as a proportion, e.g. level=0.95 for 95% intervals.")
-
-
-def nearest(name: str, choices: Iterable[str]) -> str:
-    """" Did you mean 'x'?" for the closest of ``choices``, or ""."""
-    match = difflib.get_close_matches(str(name), [str(c) for c in choices], n=1, cutoff=0.5)
-    return f" Did you mean '{match[0]}'?" if match else ""
 
 
 def check_choice(value: object, choices: tuple[str, ...], name: str) -> str:

@@ -28,9 +28,9 @@ from numpy.typing import NDArray
 from semgalamm.design.build import new_offset, new_rows
 from semgalamm.design.frame import check_columns, formula_variables
 from semgalamm.design.smooth_terms import SmoothDesign
-from semgalamm.errors import DataError, SpecError
+from semgalamm.errors import DataError, SpecError, nearest
 from semgalamm.families import RowFamilies
-from semgalamm.results.checks import check_choice, check_level, nearest, pyplot
+from semgalamm.results.checks import check_choice, check_level, pyplot
 
 if TYPE_CHECKING:
     from semgalamm.results.fit_result import FitResult

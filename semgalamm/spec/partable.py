@@ -26,9 +26,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from difflib import get_close_matches
 
-from semgalamm.errors import SpecError, UnsupportedError
+from semgalamm.errors import SpecError, UnsupportedError, nearest
 from semgalamm.syntax.nodes import (
     BinaryOp,
     Block,
@@ -294,8 +293,7 @@ class _BlockBuilder:
         if name in self.latent or name in self.columns:
             return
         candidates = list(self.columns) + list(self.latent)
-        close = get_close_matches(name, candidates, n=1, cutoff=0.6)
-        hint = f" Did you mean '{close[0]}'?" if close else ""
+        hint = nearest(name, candidates, cutoff=0.6)
         raise SpecError(
             f"'{name}' ({_where(span)}) is neither a column of the data nor a latent variable "
             f"(latents are defined with '=~').{hint}"
@@ -547,8 +545,7 @@ def _positions(drafts: list[_Draft], blocks: list[BlockVariables],
     """Assign free positions: one per free row, shared by a label and by group_equal."""
     for keyword in options.group_equal:
         if keyword not in GROUP_EQUAL:
-            close = get_close_matches(keyword, GROUP_EQUAL, n=1)
-            hint = f" Did you mean '{close[0]}'?" if close else ""
+            hint = nearest(keyword, GROUP_EQUAL, cutoff=0.6)
             raise SpecError(
                 f"group_equal='{keyword}' is not one of {', '.join(GROUP_EQUAL)}.{hint}"
             )
@@ -594,8 +591,7 @@ def _check_labels(table: ParameterTable) -> None:
         for expr in exprs:
             for name in _names(expr):
                 if name not in names:
-                    close = get_close_matches(name, sorted(names), n=1, cutoff=0.6)
-                    hint = f" Did you mean '{close[0]}'?" if close else ""
+                    hint = nearest(name, sorted(names), cutoff=0.6)
                     raise SpecError(
                         f"'{item.text}' uses '{name}', which is not a parameter label. Label "
                         f"a parameter by writing '{name}*' before it (e.g. 'y ~ {name}*x')."
