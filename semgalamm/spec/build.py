@@ -38,19 +38,17 @@ from semgalamm.syntax.nodes import (
     Constraint,
     Covariance,
     Definition,
-    Expr,
     FixedTerm,
     Intercept,
     Measurement,
     ModelSyntax,
     Name,
-    Paren,
     RandomTerm,
     Regression,
     SmoothTerm,
     SourceSpan,
-    UnaryOp,
     Unsupported,
+    expression_names,
 )
 
 
@@ -364,20 +362,6 @@ def _regression_parts(
     return FixedPart(_formula(intercept, terms), latent), blocks, smooths, structural
 
 
-def _expr_names(expr: Expr) -> list[str]:
-    """Every identifier in an expression (columns, latents, labels, functions' arguments)."""
-    if isinstance(expr, Name):
-        return [expr.name]
-    if isinstance(expr, BinaryOp):
-        return _expr_names(expr.left) + _expr_names(expr.right)
-    if isinstance(expr, (Paren, UnaryOp)):
-        return _expr_names(expr.expr if isinstance(expr, Paren) else expr.operand)
-    if isinstance(expr, Call):
-        return [n for arg in (*expr.args, *(v for _, v in expr.kwargs))
-                for n in _expr_names(arg)]
-    return []
-
-
 def _structural_term(term: FixedTerm, latent: str, latents: tuple[str, ...]
                      ) -> StructuralSpec | None:
     """``f1``, ``0.5*f1``, ``b*f1``, ``start(0.3)*f1`` in the regression of latent ``latent``:
@@ -392,7 +376,7 @@ def _structural_term(term: FixedTerm, latent: str, latents: tuple[str, ...]
             )
         expr, label = expr.right, expr.left.name
     if not isinstance(expr, Name) or expr.name not in latents:
-        named = [n for n in _expr_names(expr) if n in latents]
+        named = [n for n in expression_names(expr) if n in latents]
         if named:
             raise UnsupportedError(
                 f"The term '{term.text}' ({_where(term.span)}) uses latent '{named[0]}' in an "
@@ -424,7 +408,7 @@ def _check_observed_lhs(responses: list[Regression], latents: tuple[str, ...]) -
         for term in regression.terms:
             if not isinstance(term, FixedTerm):
                 continue
-            named = [n for n in _expr_names(term.expr) if n in latents]
+            named = [n for n in expression_names(term.expr) if n in latents]
             if not named:
                 continue
             lhs = _lhs_name(regression)

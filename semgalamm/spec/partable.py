@@ -48,6 +48,7 @@ from semgalamm.syntax.nodes import (
     SmoothTerm,
     SourceSpan,
     Unsupported,
+    expression_names,
 )
 
 #: group_equal= keywords -> (op, kind of row) as lavaan names them.
@@ -589,7 +590,7 @@ def _check_labels(table: ParameterTable) -> None:
     for item in (*table.definitions, *table.constraints):
         exprs = [item.expr] if isinstance(item, DefinedParameter) else [item.lhs, item.rhs]
         for expr in exprs:
-            for name in _names(expr):
+            for name in expression_names(expr):
                 if name not in names:
                     hint = nearest(name, sorted(names), cutoff=0.6)
                     raise SpecError(
@@ -599,21 +600,6 @@ def _check_labels(table: ParameterTable) -> None:
                     )
         if isinstance(item, DefinedParameter):
             names = names | {item.name}
-
-
-def _names(expr: Expr) -> list[str]:
-    if isinstance(expr, Name):
-        return [expr.name]
-    children = []
-    for value in expr.__dict__.values():
-        if isinstance(value, tuple):
-            children.extend(v for v in value if hasattr(v, "__dict__"))
-        elif hasattr(value, "__dict__") and not isinstance(value, str):
-            children.append(value)
-    out: list[str] = []
-    for child in children:
-        out.extend(_names(child))
-    return out
 
 
 def _check_identified(table: ParameterTable) -> None:

@@ -95,6 +95,21 @@ class Paren:
 Expr = Name | Number | String | Missing | Boolean | Call | BinaryOp | UnaryOp | Paren
 
 
+def expression_names(expr: Expr) -> list[str]:
+    """Every identifier in an expression, in the order written (columns, latents, labels and
+    the names in functions' arguments; not the functions' own names)."""
+    if isinstance(expr, Name):
+        return [expr.name]
+    if isinstance(expr, BinaryOp):
+        return expression_names(expr.left) + expression_names(expr.right)
+    if isinstance(expr, (Paren, UnaryOp)):
+        return expression_names(expr.expr if isinstance(expr, Paren) else expr.operand)
+    if isinstance(expr, Call):
+        return [n for arg in (*expr.args, *(v for _, v in expr.kwargs))
+                for n in expression_names(arg)]
+    return []
+
+
 # --------------------------------------------------------------------------- modifiers
 
 
