@@ -35,7 +35,6 @@ from semgalamm.syntax.nodes import (
     Covariance,
     CovarianceTerm,
     Definition,
-    Expr,
     FixedTerm,
     Intercept,
     Measurement,
@@ -120,25 +119,6 @@ class BlockVariables:
 
 
 @dataclass(frozen=True)
-class DefinedParameter:
-    """``name := expr`` over labels."""
-
-    name: str
-    expr: Expr
-    text: str
-
-
-@dataclass(frozen=True)
-class ConstraintSpec:
-    """``lhs op rhs`` with op ``==``, ``<`` or ``>``, over labels."""
-
-    op: str
-    lhs: Expr
-    rhs: Expr
-    text: str
-
-
-@dataclass(frozen=True)
 class ParameterTable:
     """lavaan's parameter table: the rows, the variables of each block, ``:=`` and constraints.
 
@@ -148,8 +128,8 @@ class ParameterTable:
 
     rows: tuple[ParameterRow, ...]
     blocks: tuple[BlockVariables, ...]
-    definitions: tuple[DefinedParameter, ...] = ()
-    constraints: tuple[ConstraintSpec, ...] = ()
+    definitions: tuple[Definition, ...] = ()
+    constraints: tuple[Constraint, ...] = ()
     meanstructure: bool = False
     options: SemOptions = field(default_factory=SemOptions)
 
@@ -461,10 +441,8 @@ def build_partable(
     level_statements = [p[2] for p in level_parts] if len(level_labels) > 1 else \
         [[s for p in parts for s in p[2]]]
     all_statements = [s for p in parts for s in p[2]]
-    definitions = tuple(DefinedParameter(s.name, s.expr, s.text)
-                        for s in all_statements if isinstance(s, Definition))
-    constraints = tuple(ConstraintSpec(s.op, s.lhs, s.rhs, s.text)
-                        for s in all_statements if isinstance(s, Constraint))
+    definitions = tuple(s for s in all_statements if isinstance(s, Definition))
+    constraints = tuple(s for s in all_statements if isinstance(s, Constraint))
 
     growth = not options.int_ov_free
     drafts: list[_Draft] = []
@@ -588,7 +566,7 @@ def _check_labels(table: ParameterTable) -> None:
     labels = {r.label for r in table.rows if r.label}
     names = labels | {d.name for d in table.definitions}
     for item in (*table.definitions, *table.constraints):
-        exprs = [item.expr] if isinstance(item, DefinedParameter) else [item.lhs, item.rhs]
+        exprs = [item.expr] if isinstance(item, Definition) else [item.lhs, item.rhs]
         for expr in exprs:
             for name in expression_names(expr):
                 if name not in names:
@@ -598,7 +576,7 @@ def _check_labels(table: ParameterTable) -> None:
                         f"a parameter by writing '{name}*' before it (e.g. 'y ~ {name}*x')."
                         f"{hint}"
                     )
-        if isinstance(item, DefinedParameter):
+        if isinstance(item, Definition):
             names = names | {item.name}
 
 
