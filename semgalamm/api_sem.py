@@ -10,6 +10,7 @@ Options keep lavaan's names in snake case (``std.lv`` is ``std_lv``, ``group.equ
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -170,8 +171,7 @@ def fit_wide(
     vcov = covariance(info_matrix, estimate.constraints)
     x_part = _x_marginal_loglik(table, samples)
     fit = SemFit(model, syntax, table, ram, tuple(samples),
-                 estimate.__class__(**{**estimate.__dict__,
-                                       "loglik": estimate.loglik - x_part}),
+                 replace(estimate, loglik=estimate.loglik - x_part),
                  vcov, information, function, group, missing, evaluate_at,
                  {"loglik_joint": estimate.loglik, "loglik_x": x_part})
     return fit
@@ -342,6 +342,5 @@ def _fit_twolevel(model: str, data: pd.DataFrame, syntax: ModelSyntax, options: 
              "block_samples": tuple(samples), "h1": h1, "baseline": baseline,
              "fit_measures": measures}
     return SemFit(model, syntax, table, ram, (samples[0],),
-                  estimate.__class__(**{**estimate.__dict__,
-                                        "loglik": estimate.loglik - x_part}),
+                  replace(estimate, loglik=estimate.loglik - x_part),
                   vcov, information, function, None, "listwise", evaluate_at, extra)
