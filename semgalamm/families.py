@@ -1,20 +1,43 @@
-"""Response families with their canonical links, evaluated row by row.
+"""Response families, evaluated row by row, and the per-row derivatives the Laplace engine needs.
 
-A leaf module: it imports no other stage. Every family is an exponential family with the
-canonical link, so for a row with linear predictor (nonlinear predictor, in GALAMM terms)
-nu, prior weight w, dispersion phi and trials N (binomial):
+A leaf module: it imports no other stage. ``RowFamilies`` holds a family code per row, so that
+models with mixed response types use the same vectorized code as single-family models.
+
+Per-row contract (every family implements it; the engine builds PIRLS, log|H| and the exact
+gradient of the Laplace deviance from these numbers only). For a row with linear predictor
+(nonlinear predictor, in GALAMM terms) nu, response y, prior weight w, trials N and family
+parameters psi = (psi_0, psi_1) on the optimizer's scale (unused columns are ignored):
+
+    loglik           l = log f(y | nu, psi), with all normalizing constants
+    score            dl/dnu
+    weight           d, the weight put into H = A' D A + I and into PIRLS: the Fisher weight
+                     w (dmu/dnu)^2 / (phi V(mu)) (= -d2l/dnu2 for canonical links)
+    weight_nu        dd/dnu
+    observed_weight  -d2l/dnu2 (differs from ``weight`` only for non-canonical links)
+    loglik_psi, score_psi, weight_psi
+                     d/dpsi of l, dl/dnu and d, each (m, 2) (column j: d/dpsi_j)
+
+``RowTerms`` carries these arrays for the rows of one family (``row_terms``) or of all rows
+(``RowFamilies.terms``). A new family supplies ``loglik`` and ``terms`` functions in
+``_ROW_FUNCTIONS``.
+
+Family parameters psi: each row has up to two, gathered from the outer parameter vector by an
+integer index (n, 2) held by the design (-1 = unused, psi = 0 there). Gaussian rows in the
+Laplace GLMM objective: psi_0 = log sigma of the row's residual variance group, phi =
+exp(2 psi_0). (The profiled Gaussian objective has no psi: its residual SD ratios enter as
+weights.)
+
+Canonical links, as implemented here (w prior weight, phi dispersion):
 
     log f(y | nu) = w (y nu - N b(nu)) / phi + c(y, phi)
     d log f / d nu      = w (y - mu) / phi,           mu = N b'(nu)
     -d^2 log f / d nu^2 = w N b''(nu) / phi
-
-``RowFamilies`` holds a family code per row, so that models with mixed response types use the
-same vectorized code as single-family models.
 """
+
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import cached_property
 
 import numpy as np
@@ -143,20 +166,105 @@ class RowFamilies:
         nu: FloatArray,
         weights: FloatArray,
         trials: FloatArray,
-        phi: FloatArray,
+        psi: FloatArray,
     ) -> FloatArray:
-        """log f(y_i | nu_i) per row, with all normalizing constants."""
+        """log f(y_i | nu_i, psi_i) per row, with all normalizing constants; psi is (n, 2)."""
         out = np.empty_like(nu)
-        if (g := self._rows.get("gaussian")) is not None:
-            var = phi[g] / weights[g]
-            out[g] = -0.5 * ((y[g] - nu[g]) ** 2 / var + np.log(2.0 * np.pi * var))
-        if (b := self._rows.get("binomial")) is not None:
-            yb, nb, eb = y[b], trials[b], nu[b]
-            log1pexp = np.logaddexp(0.0, eb)
-            const = gammaln(nb + 1.0) - gammaln(yb + 1.0) - gammaln(nb - yb + 1.0)
-            out[b] = weights[b] * (yb * eb - nb * log1pexp + const)  # R: wt * dbinom()
-        if (p := self._rows.get("poisson")) is not None:
-            yp, ep = y[p], nu[p]
-            with np.errstate(over="ignore"):
-                out[p] = weights[p] * (yp * ep - np.exp(ep) - gammaln(yp + 1.0))  # wt * dpois()
+        for name, rows in self._rows.items():
+            loglik = _ROW_FUNCTIONS[name][0]
+            out[rows] = loglik(y[rows], nu[rows], weights[rows], trials[rows], psi[rows])
         return out
+
+    def terms(
+        self,
+        y: FloatArray,
+        nu: FloatArray,
+        weights: FloatArray,
+        trials: FloatArray,
+        psi: FloatArray,
+    ) -> RowTerms:
+        """The per-row contract (module docstring) for all rows."""
+        if self.is_single:
+            return _ROW_FUNCTIONS[self.families[0].name][1](y, nu, weights, trials, psi)
+        n = nu.shape[0]
+        out = RowTerms(*(np.zeros(n) for _ in range(5)), *(np.zeros((n, 2)) for _ in range(3)))
+        for name, rows in self._rows.items():
+            part = _ROW_FUNCTIONS[name][1](y[rows], nu[rows], weights[rows], trials[rows],
+                                           psi[rows])
+            for field in fields(RowTerms):
+                getattr(out, field.name)[rows] = getattr(part, field.name)
+        return out
+
+
+@dataclass(frozen=True)
+class RowTerms:
+    """Per-row log-likelihood and derivatives (module docstring), arrays over rows."""
+
+    loglik: FloatArray
+    score: FloatArray
+    weight: FloatArray
+    weight_nu: FloatArray
+    observed_weight: FloatArray
+    loglik_psi: FloatArray
+    score_psi: FloatArray
+    weight_psi: FloatArray
+
+
+def _gaussian_loglik(y, nu, w, trials, psi) -> FloatArray:
+    """-(y - nu)^2 w / (2 phi) - log(2 pi phi / w) / 2, phi = exp(2 psi_0)."""
+    log_var = 2.0 * psi[:, 0] - np.log(w)
+    return -0.5 * ((y - nu) ** 2 * np.exp(-log_var) + np.log(2.0 * np.pi) + log_var)
+
+
+def _gaussian_terms(y, nu, w, trials, psi) -> RowTerms:
+    weight = w * np.exp(-2.0 * psi[:, 0])
+    resid = y - nu
+    score = weight * resid
+    zero = np.zeros_like(nu)
+    return RowTerms(
+        loglik=_gaussian_loglik(y, nu, w, trials, psi), score=score, weight=weight,
+        weight_nu=zero, observed_weight=weight,
+        loglik_psi=np.column_stack([score * resid - 1.0, zero]),
+        score_psi=np.column_stack([-2.0 * score, zero]),
+        weight_psi=np.column_stack([-2.0 * weight, zero]),
+    )
+
+
+def _binomial_loglik(y, nu, w, trials, psi) -> FloatArray:
+    """w (y nu - N log(1 + e^nu) + log choose(N, y)): R's wt * dbinom()."""
+    const = gammaln(trials + 1.0) - gammaln(y + 1.0) - gammaln(trials - y + 1.0)
+    return w * (y * nu - trials * np.logaddexp(0.0, nu) + const)
+
+
+def _binomial_terms(y, nu, w, trials, psi) -> RowTerms:
+    p = expit(nu)
+    weight = w * trials * p * (1.0 - p)
+    return _no_parameter_terms(_binomial_loglik(y, nu, w, trials, psi),
+                               w * (y - trials * p), weight, weight * (1.0 - 2.0 * p))
+
+
+def _poisson_loglik(y, nu, w, trials, psi) -> FloatArray:
+    """w (y nu - e^nu - log y!): R's wt * dpois()."""
+    with np.errstate(over="ignore"):  # -inf at a trial point: the point is infeasible
+        return w * (y * nu - np.exp(nu) - gammaln(y + 1.0))
+
+
+def _poisson_terms(y, nu, w, trials, psi) -> RowTerms:
+    with np.errstate(over="ignore"):
+        weight = w * np.exp(nu)
+    return _no_parameter_terms(_poisson_loglik(y, nu, w, trials, psi), w * y - weight,
+                               weight, weight)
+
+
+def _no_parameter_terms(loglik, score, weight, weight_nu) -> RowTerms:
+    """Terms of a canonical-link family without family parameters."""
+    zero = np.zeros((loglik.shape[0], 2))
+    return RowTerms(loglik, score, weight, weight_nu, weight, zero, zero, zero)
+
+
+#: Per family name: (loglik, terms), functions of (y, nu, weights, trials, psi) for its rows.
+_ROW_FUNCTIONS = {
+    "gaussian": (_gaussian_loglik, _gaussian_terms),
+    "binomial": (_binomial_loglik, _binomial_terms),
+    "poisson": (_poisson_loglik, _poisson_terms),
+}

@@ -34,20 +34,21 @@ def _glm_start(design: Design, max_iter: int = 50) -> tuple[FloatArray, FloatArr
     X = design.X(design.row_loadings(_lambda_start(design)))
     fam = design.families
     y, trials, weights, offset = design.y, design.trials, design.weights, design.offset
-    phi = np.ones(design.n)
+    psi = np.zeros((design.n, 2))
     if design.p == 0:
         return np.zeros(0), np.ones(0)
 
     def deviance(nu: FloatArray) -> float:
-        value = -2.0 * float(np.sum(fam.loglik(y, nu, weights, trials, phi)))
+        value = -2.0 * float(np.sum(fam.loglik(y, nu, weights, trials, psi)))
         return value if np.isfinite(value) else np.inf
 
     nu = fam.initial_predictor(y, trials)
     beta: FloatArray | None = None
     dev_old = np.inf
     for _ in range(max_iter):
-        info = np.maximum(weights * fam.variance(nu, trials) / phi, 1e-10)
-        z = nu - offset + weights * (y - fam.mean(nu, trials)) / phi / info
+        terms = fam.terms(y, nu, weights, trials, psi)
+        info = np.maximum(terms.weight, 1e-10)
+        z = nu - offset + terms.score / info
         root = np.sqrt(info)
         if not (np.all(np.isfinite(z)) and np.all(np.isfinite(root))):
             break
@@ -68,7 +69,8 @@ def _glm_start(design: Design, max_iter: int = 50) -> tuple[FloatArray, FloatArr
     if beta is None or not np.all(np.isfinite(beta)):
         beta = np.zeros(design.p)
     nu = offset + X @ beta
-    info = X.T @ (np.maximum(weights * fam.variance(nu, trials) / phi, 1e-10)[:, None] * X)
+    weight = fam.terms(y, nu, weights, trials, psi).weight
+    info = X.T @ (np.maximum(weight, 1e-10)[:, None] * X)
     try:
         se = np.sqrt(np.diag(np.linalg.inv(info)))
     except np.linalg.LinAlgError:
@@ -225,8 +227,8 @@ class LaplaceModel:
         if isinstance(self.objective, ProfiledGaussian):
             weights = self.design.weights * np.exp(-2.0 * log_sd)
             return self.objective.evaluate(parts["theta"], parts["lambda"], weights)
-        return self.objective.evaluate(parts["theta"], parts["beta"], parts["lambda"],
-                                       np.exp(2.0 * log_sd))
+        psi = np.column_stack([log_sd, np.zeros(self.design.n)])
+        return self.objective.evaluate(parts["theta"], parts["beta"], parts["lambda"], psi)
 
     def deviance(self, x: FloatArray) -> float:
         return self.state(x).deviance

@@ -140,9 +140,9 @@ class ProfiledGaussian:
 
 
 class LaplaceGLMM:
-    """-2 log L(theta, beta, lambda, phi) by the Laplace approximation, for any row families.
+    """-2 log L(theta, beta, lambda, psi) by the Laplace approximation, for any row families.
 
-    ``phi`` is the dispersion per row (1 for binomial and Poisson rows).
+    ``psi`` (n, 2) are the family parameters of every row (``semgalamm.families``).
     """
 
     def __init__(self, design: Design, tol: float = 1e-10, max_iter: int = 100) -> None:
@@ -152,15 +152,15 @@ class LaplaceGLMM:
         self.max_iter = max_iter
         self._u_warm = np.zeros(self.system.q)
 
-    def _penalized(self, nu_fixed, values, u, phi) -> tuple[float, FloatArray]:
+    def _penalized(self, nu_fixed, values, u, psi) -> tuple[float, FloatArray]:
         d = self.design
         nu = nu_fixed + self.system.times(values, u)
-        ll = d.families.loglik(d.y, nu, d.weights, d.trials, phi)
+        ll = d.families.loglik(d.y, nu, d.weights, d.trials, psi)
         with np.errstate(over="ignore", invalid="ignore"):  # -inf at an infeasible point
             return float(np.sum(ll) - 0.5 * u @ u), nu
 
     def evaluate(
-        self, theta: FloatArray, beta: FloatArray, lam: FloatArray, phi: FloatArray
+        self, theta: FloatArray, beta: FloatArray, lam: FloatArray, psi: FloatArray
     ) -> LaplaceState:
         d = self.design
         ell = d.row_loadings(lam)
@@ -170,22 +170,20 @@ class LaplaceGLMM:
         values = self.system.values(theta, ell)
         nu_fixed = d.offset + d.X(ell) @ beta
         u = self._u_warm.copy()
-        objective, nu = self._penalized(nu_fixed, values, u, phi)
+        objective, nu = self._penalized(nu_fixed, values, u, psi)
         if not np.isfinite(objective):
             u = np.zeros_like(u)
-            objective, nu = self._penalized(nu_fixed, values, u, phi)
+            objective, nu = self._penalized(nu_fixed, values, u, psi)
         converged = False
         for _ in range(self.max_iter):
-            mu = d.families.mean(nu, d.trials)
-            score = d.weights * (d.y - mu) / phi
-            info = d.weights * d.families.variance(nu, d.trials) / phi
-            if not self.system.factorize(values, info):
+            terms = d.families.terms(d.y, nu, d.weights, d.trials, psi)
+            if not self.system.factorize(values, terms.weight):
                 break
-            step = self.system.solve(self.system.At_times(values, score) - u)
+            step = self.system.solve(self.system.At_times(values, terms.score) - u)
             scale = 1.0
             while True:
                 candidate = u + scale * step
-                new_objective, new_nu = self._penalized(nu_fixed, values, candidate, phi)
+                new_objective, new_nu = self._penalized(nu_fixed, values, candidate, psi)
                 if new_objective >= objective - 1e-12 * abs(objective) or scale < 1e-8:
                     break
                 scale *= 0.5
@@ -196,8 +194,8 @@ class LaplaceGLMM:
             ):
                 converged = True
                 break
-        info = d.weights * d.families.variance(nu, d.trials) / phi
-        feasible = self.system.factorize(values, info)
+        terms = d.families.terms(d.y, nu, d.weights, d.trials, psi)
+        feasible = self.system.factorize(values, terms.weight)
         logdet = self.system.logdet()
         if feasible and np.all(np.isfinite(u)):
             self._u_warm = u
