@@ -15,6 +15,7 @@ from numpy.typing import NDArray
 from sksparse.cholmod import CholmodNotPositiveDefiniteError, analyze_AAt
 
 from semgalamm.design.design import Design
+from semgalamm.laplace.selected_inverse import RowCliqueInverse, selected_inverse
 
 FloatArray = NDArray[np.float64]
 
@@ -25,7 +26,9 @@ class RandomEffectsSystem:
     ``values(theta, ell)`` returns the (n, K) nonzero values of A; ``factorize(values, d)``
     refactors H = A' diag(d) A + I; ``logdet()`` is log|H|; ``solve(b)`` is H^{-1} b;
     ``At_times(values, v)`` is A' v;
-    ``weighted_At_times(v)`` is A' D^{1/2} v; ``times(values, u)`` is A u.
+    ``weighted_At_times(v)`` is A' D^{1/2} v; ``times(values, u)`` is A u;
+    ``clique_inverse_times(values)`` is S_i a_i with S_i the entries of H^{-1} on row i's
+    columns (the selected inverse, ``selected_inverse.py``).
     """
 
     def __init__(self, design: Design) -> None:
@@ -50,6 +53,7 @@ class RandomEffectsSystem:
         )
         self._factor = analyze_AAt(self._At) if self.q > 0 else None
         self._logdet = 0.0
+        self._cliques: RowCliqueInverse | None = None
 
     def values(self, theta: FloatArray, ell: FloatArray) -> FloatArray:
         """Nonzero values of A = Z(lambda) Lambda_theta, (n, K): per block z(lambda) @ T(theta)."""
@@ -111,3 +115,15 @@ class RandomEffectsSystem:
         if self.width == 0:
             return np.zeros(self.n)
         return np.einsum("ik,ik->i", values, u[self.columns])
+
+    def clique_inverse_times(self, values: FloatArray) -> FloatArray:
+        """S_i a_i for every row i of A (a_i = values[i]), S_i = H^{-1}[c_i, c_i] with the
+        last factorization: the selected inverse gathered on each row's clique, (n, K)."""
+        if self._factor is None:
+            return np.zeros_like(values)
+        L = self._factor.L()
+        if not L.has_sorted_indices:
+            L.sort_indices()
+        if self._cliques is None or self._cliques.nnz != L.nnz:
+            self._cliques = RowCliqueInverse(self.columns, self._factor.P(), L)
+        return self._cliques.times(selected_inverse(L), values)

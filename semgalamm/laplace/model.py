@@ -11,12 +11,14 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from numpy.typing import NDArray
 
 from semgalamm.design.design import Design
 from semgalamm.errors import DataError, SpecError, StandardErrorWarning
+from semgalamm.laplace.gradient import theta_lambda_gradient
 from semgalamm.laplace.objective import LaplaceGLMM, LaplaceState, ProfiledGaussian
 from semgalamm.optimize import ParameterLayout, finite_difference_hessian
 
@@ -221,14 +223,65 @@ class LaplaceModel:
         groups = self.design.dispersion_group
         return np.where(groups >= 0, by_group[np.maximum(groups, 0)], 0.0)
 
+    def _family_parameters(self, x: FloatArray) -> FloatArray:
+        """psi (n, 2): each row's family parameters gathered from x (0 where unused)."""
+        index = self._psi_index
+        return np.where(index >= 0, x[np.maximum(index, 0)], 0.0)
+
+    @cached_property
+    def _psi_index(self) -> NDArray[np.intp]:
+        """Position in x of each row's family parameters (n, 2), -1 where unused: psi_0 of a
+        Gaussian row is the log residual SD of its variance group."""
+        index = np.full((self.design.n, 2), -1, dtype=np.intp)
+        slices = self.layout.slices()
+        if "log_sigma" in slices:
+            groups = self.design.dispersion_group
+            index[:, 0] = np.where(groups >= 0, slices["log_sigma"].start + groups, -1)
+        return index
+
+    def _profiled_weights(self, parts: dict[str, FloatArray]) -> FloatArray:
+        return self.design.weights * np.exp(-2.0 * self.row_log_sd(parts))
+
     def state(self, x: FloatArray) -> LaplaceState:
-        parts = self.layout.unpack(np.asarray(x, dtype=float))
-        log_sd = self.row_log_sd(parts)
+        x = np.asarray(x, dtype=float)
+        parts = self.layout.unpack(x)
         if isinstance(self.objective, ProfiledGaussian):
-            weights = self.design.weights * np.exp(-2.0 * log_sd)
-            return self.objective.evaluate(parts["theta"], parts["lambda"], weights)
-        psi = np.column_stack([log_sd, np.zeros(self.design.n)])
-        return self.objective.evaluate(parts["theta"], parts["beta"], parts["lambda"], psi)
+            return self.objective.evaluate(parts["theta"], parts["lambda"],
+                                           self._profiled_weights(parts))
+        return self.objective.evaluate(parts["theta"], parts["beta"], parts["lambda"],
+                                       self._family_parameters(x))
+
+    def value_and_gradient(self, x: FloatArray) -> tuple[float, FloatArray]:
+        """The deviance and its exact gradient over the packed vector x (nan where the point
+        is infeasible)."""
+        x = np.asarray(x, dtype=float)
+        parts = self.layout.unpack(x)
+        slices = self.layout.slices()
+        if isinstance(self.objective, ProfiledGaussian):
+            weights = self._profiled_weights(parts)
+            state, adjoints = self.objective.adjoints(parts["theta"], parts["lambda"], weights)
+        else:
+            state, adjoints = self.objective.adjoints(
+                parts["theta"], parts["beta"], parts["lambda"], self._family_parameters(x))
+        grad = np.full(x.size, np.nan)
+        if adjoints is None:
+            return state.deviance, grad
+        grad[slices["theta"]], grad[slices["lambda"]] = theta_lambda_gradient(
+            self.design, parts["theta"], parts["lambda"], adjoints)
+        if "beta" in slices:
+            X = self.design.X(self.design.row_loadings(parts["lambda"]))
+            grad[slices["beta"]] = X.T @ adjoints.nu
+        if "log_sd_ratio" in slices:
+            groups = self.design.dispersion_group
+            by_group = np.bincount(groups, weights=-2.0 * weights * adjoints.weights,
+                                   minlength=self.design.n_dispersion)
+            grad[slices["log_sd_ratio"]] = by_group[1:]
+        if "log_sigma" in slices:
+            index = self._psi_index
+            used = index >= 0
+            grad[slices["log_sigma"]] = np.bincount(
+                index[used], weights=adjoints.psi[used], minlength=x.size)[slices["log_sigma"]]
+        return state.deviance, grad
 
     def deviance(self, x: FloatArray) -> float:
         return self.state(x).deviance

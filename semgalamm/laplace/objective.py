@@ -29,6 +29,7 @@ from numpy.typing import NDArray
 from scipy.linalg import cho_factor, cho_solve
 
 from semgalamm.design.design import Design
+from semgalamm.families import RowTerms
 from semgalamm.laplace.cholmod import RandomEffectsSystem
 
 FloatArray = NDArray[np.float64]
@@ -51,6 +52,38 @@ class LaplaceState:
     nu: FloatArray
     logdet: float
     converged: bool = True
+
+
+@dataclass(frozen=True)
+class RowAdjoints:
+    """Derivatives of a deviance f with respect to the per-row inputs of the engine.
+
+    values: df/da_i (n, K), the row values of A; X: df/dX_ij (n, p); nu: df/dnu_i (n,) through
+    X beta (the Laplace GLMM, for beta: X' nu); weights: df/dw_i (n,) (profiled Gaussian);
+    psi: df/dpsi_i (n, 2), the family parameters of each row (Laplace GLMM).
+    """
+
+    values: FloatArray
+    X: FloatArray
+    nu: FloatArray | None = None
+    weights: FloatArray | None = None
+    psi: FloatArray | None = None
+
+
+@dataclass(frozen=True)
+class _ProfiledFit:
+    """The profiled solution at one point: the state and what its gradient needs."""
+
+    state: LaplaceState
+    X: FloatArray
+    values: FloatArray
+    w: FloatArray
+    resid: FloatArray
+    u: FloatArray  # spherical random effects in units of sigma (unscaled)
+    pwrss: float
+    dof: int
+    C_X: FloatArray  # H^{-1} A' W X
+    chol_xx: tuple
 
 
 class ProfiledGaussian:
@@ -76,6 +109,13 @@ class ProfiledGaussian:
 
     def evaluate(self, theta: FloatArray, lam: FloatArray, w: FloatArray) -> LaplaceState:
         """The profiled deviance at (theta, lambda) with row weights w."""
+        fitted = self._fit(theta, lam, w)
+        return fitted.state if isinstance(fitted, _ProfiledFit) else fitted
+
+    def _fit(self, theta: FloatArray, lam: FloatArray, w: FloatArray
+             ) -> _ProfiledFit | LaplaceState:
+        """The profiled fit at (theta, lambda, w) with what its gradient needs, or the failed
+        state of an infeasible point."""
         d = self.design
         factored = self._factorize(theta, lam, w)
         if factored is None:
@@ -100,21 +140,50 @@ class ProfiledGaussian:
         # deviance too noisy to optimize; at the minimum the direct sum is accurate to
         # second order in the errors of beta and u.
         nu_fit = X @ beta + self.system.times(values, u)
-        pwrss = float(np.sum(w * (d.y - d.offset - nu_fit) ** 2) + u @ u)
+        resid = d.y - d.offset - nu_fit
+        pwrss = float(np.sum(w * resid**2) + u @ u)
         if not pwrss > 0:
             return self._failed(theta, lam)
         logdet = self.system.logdet()
+        dof = n - p if self.reml else n
+        dev = logdet - log_weights + dof * (1 + np.log(2 * np.pi * pwrss / dof))
         if self.reml:
-            ld_rx2 = 2.0 * float(np.sum(np.log(np.diag(chol_xx[0]))))
-            dof = n - p
-            dev = logdet + ld_rx2 - log_weights + dof * (1 + np.log(2 * np.pi * pwrss / dof))
-            sigma2 = pwrss / dof
-        else:
-            dev = logdet - log_weights + n * (1 + np.log(2 * np.pi * pwrss / n))
-            sigma2 = pwrss / n
-        sigma = float(np.sqrt(sigma2))
-        nu = d.offset + nu_fit
-        return LaplaceState(float(dev), theta, beta, lam, u / sigma, sigma, nu, logdet)
+            dev += 2.0 * float(np.sum(np.log(np.diag(chol_xx[0]))))
+        sigma = float(np.sqrt(pwrss / dof))
+        state = LaplaceState(float(dev), theta, beta, lam, u / sigma, sigma, d.offset + nu_fit,
+                             logdet)
+        return _ProfiledFit(state, X, values, w, resid, u, pwrss, dof, C[:, :p], chol_xx)
+
+    def adjoints(self, theta: FloatArray, lam: FloatArray, w: FloatArray
+                 ) -> tuple[LaplaceState, RowAdjoints | None]:
+        """The state and the derivatives of the profiled deviance f with respect to each
+        row's values of A, X and its weight (None at an infeasible point).
+
+        d log|H| = 2 sum_i w_i da_i' S_i a_i + sum_i dw_i a_i' S_i a_i; for REML log|H| +
+        log|R_X|^2 is the log determinant of the augmented system of (u, beta), whose inverse
+        on row i's clique adds t_i = x_i - C_X' a_i terms (C_X = H^{-1} A' W X). r^2 by the
+        envelope theorem at the profiled (beta, u): dr^2 = sum dw e^2 - 2 w e (dX beta + dA u).
+        """
+        fit = self._fit(theta, lam, w)
+        if not isinstance(fit, _ProfiledFit):
+            return fit, None
+        system = self.system
+        Sa = system.clique_inverse_times(fit.values)
+        leverage = np.einsum("ik,ik->i", fit.values, Sa)
+        Sx = np.zeros_like(fit.X)
+        if self.reml and self.design.p:
+            t = fit.X - np.column_stack([system.times(fit.values, c) for c in fit.C_X.T])
+            Sx = cho_solve(fit.chol_xx, t.T).T
+            leverage += np.einsum("ij,ij->i", t, Sx)
+            for j in range(self.design.p):
+                Sa -= fit.C_X[system.columns, j] * Sx[:, j : j + 1]
+        ratio = fit.dof / fit.pwrss
+        we = fit.w * fit.resid
+        return fit.state, RowAdjoints(
+            values=2.0 * fit.w[:, None] * Sa - 2.0 * ratio * we[:, None] * fit.u[system.columns],
+            X=2.0 * fit.w[:, None] * Sx - 2.0 * ratio * np.outer(we, fit.state.beta),
+            weights=leverage - 1.0 / fit.w + ratio * fit.resid**2,
+        )
 
     def _failed(self, theta: FloatArray, lam: FloatArray) -> LaplaceState:
         empty = np.full(self.design.p, np.nan)
@@ -162,13 +231,21 @@ class LaplaceGLMM:
     def evaluate(
         self, theta: FloatArray, beta: FloatArray, lam: FloatArray, psi: FloatArray
     ) -> LaplaceState:
+        return self._fit(theta, beta, lam, psi)[0]
+
+    def _fit(
+        self, theta: FloatArray, beta: FloatArray, lam: FloatArray, psi: FloatArray
+    ) -> tuple[LaplaceState, FloatArray | None, FloatArray | None, RowTerms | None]:
+        """The Laplace fit: the state, the values of A, X(lambda) and the row terms at the
+        conditional modes (None at an infeasible point)."""
         d = self.design
         ell = d.row_loadings(lam)
         if not np.all(np.isfinite(ell)):  # I - B singular: an infeasible point
             return LaplaceState(np.inf, theta, beta, lam, self._u_warm.copy(), 1.0,
-                                np.full(d.n, np.nan), np.nan, converged=False)
+                                np.full(d.n, np.nan), np.nan, converged=False), None, None, None
+        X = d.X(ell)
         values = self.system.values(theta, ell)
-        nu_fixed = d.offset + d.X(ell) @ beta
+        nu_fixed = d.offset + X @ beta
         u = self._u_warm.copy()
         objective, nu = self._penalized(nu_fixed, values, u, psi)
         if not np.isfinite(objective):
@@ -202,4 +279,41 @@ class LaplaceGLMM:
         deviance = -2.0 * objective + logdet
         if not feasible or not np.isfinite(deviance):
             deviance = np.inf
-        return LaplaceState(float(deviance), theta, beta, lam, u, 1.0, nu, logdet, converged)
+        state = LaplaceState(float(deviance), theta, beta, lam, u, 1.0, nu, logdet, converged)
+        return state, values, X, terms
+
+    def adjoints(
+        self, theta: FloatArray, beta: FloatArray, lam: FloatArray, psi: FloatArray
+    ) -> tuple[LaplaceState, RowAdjoints | None]:
+        """The state and the derivatives of f = -2 sum l + |u|^2 + log|H| with respect to each
+        row's values of A, its nu through X beta and its family parameters (None at an
+        infeasible point).
+
+        With s = dl/dnu, d the weight in H, d' = dd/dnu, S_i = H^{-1}[c_i, c_i],
+        h_i = a_i' S_i a_i, and the adjoint w = H_obs^{-1} A'(d' h) of u^'s dependence:
+
+            df/dnu_i|_u = -2 s_i + h_i d'_i - (A w)_i d_obs,i
+            df/da_i     = 2 d_i S_i a_i + s_i w[c_i] + (df/dnu_i|_u) u[c_i]
+            df/dpsi_i   = -2 dl_i/dpsi + h_i dd_i/dpsi + (A w)_i ds_i/dpsi
+        """
+        state, values, X, terms = self._fit(theta, beta, lam, psi)
+        if not np.isfinite(state.deviance) or terms is None:
+            return state, None
+        system = self.system
+        Sa = system.clique_inverse_times(values)
+        leverage = np.einsum("ik,ik->i", values, Sa)
+        v = system.At_times(values, terms.weight_nu * leverage)
+        if not np.array_equal(terms.observed_weight, terms.weight):
+            system.factorize(values, terms.observed_weight)  # H_obs: non-canonical links
+        w = system.solve(v)
+        w_rows = w[system.columns]
+        Aw = np.einsum("ik,ik->i", values, w_rows)
+        r_nu = -2.0 * terms.score + leverage * terms.weight_nu - Aw * terms.observed_weight
+        return state, RowAdjoints(
+            values=2.0 * terms.weight[:, None] * Sa + terms.score[:, None] * w_rows
+            + r_nu[:, None] * state.u[system.columns],
+            X=np.outer(r_nu, beta),
+            nu=r_nu,
+            psi=-2.0 * terms.loglik_psi + leverage[:, None] * terms.weight_psi
+            + Aw[:, None] * terms.score_psi,
+        )

@@ -1,0 +1,121 @@
+"""The exact gradient of the Laplace deviance equals central differences of the deviance.
+
+Points are random perturbations of the starting values (away from bounds), so that every
+term of the gradient (log|H|, the residual sum of squares, the implicit dependence of u^ on
+the parameters, log|R_X| for REML) is far from 0 and a wrong term fails the check.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import semgalamm
+from semgalamm.api import _with_dispformula
+from semgalamm.design.build import build_design, expand_loadings
+from semgalamm.design.row_families import resolve_families
+from semgalamm.laplace.model import LaplaceModel
+from semgalamm.spec.build import build_spec
+from semgalamm.syntax import parse
+from tests.conftest import load_csv
+from tests.test_galamm_loadings import IRT, KYPS, LC
+from tests.test_mixed_families import DIET, DIET_FAMILY, HSCED, MRESP, MRESP_HSCED, mixed_data
+from tests.test_structural_long import SCHOOLS, TWO, simulate_schools, two_factor_data
+
+
+def laplace_model(model: str, data: pd.DataFrame, family="gaussian", reml=False,
+                  weights=None) -> LaplaceModel:
+    """The objective ``semgalamm.fit`` would optimize for this model."""
+    spec = expand_loadings(_with_dispformula(build_spec(parse(model)), None), data)
+    families = resolve_families(family, data, spec)
+    design = build_design(spec, data, families, weights=weights)
+    return LaplaceModel.create(design, reml=reml)
+
+
+def _sleepstudy() -> pd.DataFrame:
+    return load_csv("sleepstudy.csv", {"Subject": None})
+
+
+def _cbpp() -> pd.DataFrame:
+    data = load_csv("cbpp.csv", {"period": None, "herd": None})
+    return data.assign(w=np.linspace(0.5, 2.0, len(data)))
+
+
+# id -> (model, data, family, options)
+CASES = {
+    "slopes_ml": ("Reaction ~ Days + (Days | Subject)", _sleepstudy, "gaussian", {}),
+    "slopes_reml": ("Reaction ~ Days + (Days | Subject)", _sleepstudy, "gaussian",
+                    {"reml": True}),
+    "uncorrelated_reml": ("Reaction ~ Days + (Days || Subject)", _sleepstudy, "gaussian",
+                          {"reml": True}),
+    "crossed": ("diameter ~ (1 | plate) + (1 | sample)",
+                lambda: load_csv("Penicillin.csv", {"plate": None, "sample": None}),
+                "gaussian", {}),
+    "nested_reml": ("strength ~ (1 | batch/cask)",
+                    lambda: load_csv("Pastes.csv", {"batch": None, "cask": None}), "gaussian",
+                    {"reml": True}),
+    "heteroscedastic": (HSCED, lambda: load_csv("hsced.csv"), "gaussian", {}),
+    "gaussian_weights": ("Reaction ~ Days + (Days | Subject)",
+                         lambda: _sleepstudy().assign(w=np.linspace(0.5, 2, 180)), "gaussian",
+                         {"weights": "w"}),
+    "binomial_trials": ("cbind(incidence, size - incidence) ~ period + (1 | herd)", _cbpp,
+                        "binomial", {}),
+    "poisson_offset_weights": ("incidence ~ period + offset(log(size)) + (1 | herd)", _cbpp,
+                               "poisson", {"weights": "w"}),
+    "binomial_crossed": ("r2 ~ Anger + Gender + (1 | id) + (1 | item)",
+                         lambda: load_csv("VerbAgg.csv", {"Gender": ["F", "M"]}).iloc[:1500],
+                         "binomial", {}),
+    "mixed_loadings": (MRESP, lambda: mixed_data("mresp").iloc[:1000], "family", {}),
+    "mixed_heteroscedastic": (MRESP_HSCED, lambda: mixed_data("mresp_hsced").iloc[:1000],
+                              "family", {}),
+    "mixed_diet": (DIET["diet"], lambda: mixed_data("diet"), DIET_FAMILY, {}),
+    "loadings_crossed": (KYPS, lambda: load_csv("galamm_t_lmm_kyps_small.csv"), "gaussian",
+                         {}),
+    "loadings_in_X": (LC, lambda: load_csv("latent_covariates.csv"), "gaussian", {}),
+    "binomial_loadings_nested": (IRT, lambda: semgalamm.load_dataset("IRTsim").iloc[:800],
+                                 "binomial", {}),
+    "smooth": ("y ~ s(x)", lambda: load_csv("galamm_t_gamm4_s.csv"),
+               "gaussian", {}),
+    "smooth_poisson": ("y ~ s(x2)", lambda: load_csv("galamm_t_gamsim1_poisson_s.csv"),
+                       "poisson", {}),
+    "B_across_levels": (SCHOOLS, lambda: simulate_schools(3, schools=12), "gaussian", {}),
+    "B_binomial": (SCHOOLS, lambda: simulate_schools(4, schools=12, family="binomial"),
+                   "binomial", {}),
+    "B_same_level": (TWO + "f2 ~ f1 + (1 | id); y ~ 0 + item",
+                     lambda: two_factor_data().iloc[:600], "gaussian", {}),
+}
+
+
+def central_differences(model: LaplaceModel, x: np.ndarray, step: float = 1e-5) -> np.ndarray:
+    grad = np.zeros(x.size)
+    for j in range(x.size):
+        h = step * max(1.0, abs(x[j]))
+        up, down = x.copy(), x.copy()
+        up[j] += h
+        down[j] -= h
+        grad[j] = (model.deviance(up) - model.deviance(down)) / (2 * h)
+    return grad
+
+
+def random_point(model: LaplaceModel, seed: int) -> np.ndarray:
+    """The start moved by about 20% of each parameter's scale, at least 0.05 inside a bound."""
+    rng = np.random.default_rng(seed)
+    x0 = model.start()
+    size = 0.2 * np.maximum(np.abs(x0), model.scale)
+    x = x0 + size * rng.uniform(-1, 1, x0.size)
+    return np.maximum(x, model.layout.lower + 0.05 * np.maximum(1.0, np.abs(x0)))
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_exact_gradient_equals_central_differences(case):
+    model_string, data, family, options = CASES[case]
+    model = laplace_model(model_string, data(), family, **options)
+    for seed in (1, 2):
+        x = random_point(model, seed)
+        value, grad = model.value_and_gradient(x)
+        assert value == pytest.approx(model.deviance(x), rel=1e-12)
+        reference = central_differences(model, x)
+        floor = 1e-3 * np.max(np.abs(reference))
+        np.testing.assert_allclose(grad, reference, rtol=1e-5, atol=floor * 1e-2,
+                                   err_msg=f"{case}: {model.layout.names}")
