@@ -25,8 +25,10 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check semgalamm tests benchmarks
 
+# `make bench` times our fits beside lme4, galamm and lavaan (live when R has them, else the
+# stored figures); options through BENCH, e.g. make bench BENCH="--no-peers --only KYPS".
 bench: $(STAMP)
-	$(PY) benchmarks/run.py
+	$(PY) benchmarks/run.py $(BENCH)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache
