@@ -238,7 +238,8 @@ def test_predict_adds_the_offset() -> None:
     X = np.column_stack([np.ones(len(cbpp))] + [(cbpp.period == k).to_numpy(float)
                                                  for k in ("2", "3", "4")])
     expected = X @ fit.fixef.to_numpy() + np.log(cbpp["size"].to_numpy())
-    np.testing.assert_allclose(fit.predict(cbpp), expected, rtol=1e-12)
+    np.testing.assert_allclose(fit.predict(cbpp, conditional=False, type="link"), expected,
+                               rtol=1e-12)
 
 
 def _r_poly2(x: np.ndarray) -> np.ndarray:

@@ -333,20 +333,20 @@ def test_plot_with_matplotlib_still_draws():
 def test_type_keywords_suggest_the_nearest():
     fit = sleep_fit()
     with pytest.raises(SpecError, match=re.escape(
-            'type must be one of "response", "pearson", "deviance", not \'pearsn\'. Did you '
-            "mean 'pearson'?")):
+            'type must be one of "response", "pearson", "deviance", "working", not \'pearsn\'. '
+            "Did you mean 'pearson'?")):
         fit.residuals("pearsn")
     with pytest.raises(SpecError, match="Did you mean 'response'"):
         fit.predict(pd.DataFrame({"Days": [1.0]}), type="resp")
     with pytest.raises(SpecError, match="Did you mean 'std.all'"):
         cfa_fit().standardized_solution(type="std.al")
     with pytest.raises(ValueError):  # SpecError is a ValueError, as before
-        fit.residuals("working")
+        fit.residuals("workin")
 
 
 def test_predict_takes_a_frame_or_a_dict():
     fit = sleep_fit()
-    np.testing.assert_allclose(fit.predict({"Days": [0.0, 1.0]}),
+    np.testing.assert_allclose(fit.predict({"Days": [0.0, 1.0]}, conditional=False),
                                fit.fixef["(Intercept)"] + np.array([0.0, 1.0])
                                * fit.fixef["Days"])
     with pytest.raises(DataError, match="predict\\(\\) takes the new data as a pandas "

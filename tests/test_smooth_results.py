@@ -47,12 +47,12 @@ def test_predict_is_the_fixed_part_plus_smooth():
     fit = cached_fit(*GAMM)
     b = fit.ranef()["id"]["(Intercept)"]
     ids = fit.design.frame["id"].astype(str).map(dict(zip(b.index, b)))
-    np.testing.assert_allclose(fit.predict(fit.design.frame) + ids.to_numpy(),
+    np.testing.assert_allclose(fit.predict(fit.design.frame, conditional=False) + ids.to_numpy(),
                                fit.linear_predictor(), atol=1e-8)
     binomial = cached_fit("y ~ s(x0)", "galamm_t_gamsim1_binary_s.csv", "binomial")
     new = pd.DataFrame({"x0": [0.1, 0.5]})
     np.testing.assert_allclose(binomial.predict(new, type="response"),
-                               1 / (1 + np.exp(-binomial.predict(new))))
+                               1 / (1 + np.exp(-binomial.predict(new, type="link"))))
 
 
 def test_plot_smooth_draws_band_rug_and_residuals():

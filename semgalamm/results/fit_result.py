@@ -14,7 +14,6 @@ from functools import cached_property
 
 import numpy as np
 import pandas as pd
-from scipy.special import xlogy
 
 from semgalamm.laplace.model import LaplaceModel
 from semgalamm.laplace.objective import LaplaceState
@@ -303,33 +302,13 @@ class FitResult:
             "linear_predictor": self.linear_predictor(), "pearson": self.residuals("pearson"),
         }, index=self.rows)
 
-    def residuals(self, type: str = "response") -> np.ndarray:
-        """Residuals: "response" (y - mu, binomial on the proportion scale), "pearson" or
-        "deviance"."""
-        check_choice(type, ("response", "pearson", "deviance"), "type")
-        d = self.design
-        fam = d.families
-        y = d.y / d.trials
-        mu = self.fitted()
-        raw = y - mu
-        if type == "response":
-            return raw
-        if type == "pearson":
-            var = fam.variance(self.state.nu, np.ones(d.n)) / d.trials
-            var = np.where(fam.mask("gaussian"), self._row_sigma() ** 2, var)
-            return raw / np.sqrt(var)
-        return np.sign(raw) * np.sqrt(np.maximum(self._unit_deviance(y, mu), 0.0))
+    def residuals(self, type: str = "response", scaled: bool = False) -> np.ndarray:
+        """R's residuals(fit, type=): "response" (y - mu, binomial on the proportion scale),
+        "pearson", "deviance" or "working"; ``scaled=True`` divides Gaussian rows by their
+        residual SD (lme4's scaled residuals). See semgalamm.inference.residuals."""
+        from semgalamm.inference.residuals import residuals
 
-    def _unit_deviance(self, y: np.ndarray, mu: np.ndarray) -> np.ndarray:
-        d = self.design
-        fam = d.families
-        dev = (y - mu) ** 2
-        b = fam.mask("binomial")
-        n = d.trials[b]
-        dev[b] = 2 * n * (xlogy(y[b], y[b] / mu[b]) + xlogy(1 - y[b], (1 - y[b]) / (1 - mu[b])))
-        p = fam.mask("poisson")
-        dev[p] = 2 * (xlogy(y[p], y[p] / mu[p]) - (y[p] - mu[p]))
-        return dev
+        return residuals(self, type, scaled)
 
     # ------------------------------------------------------------------ smooth terms
     def smooths(self) -> pd.DataFrame:
@@ -355,12 +334,18 @@ class FitResult:
 
         return plot_smooth(self, term, **options)
 
-    def predict(self, newdata: pd.DataFrame, type: str = "link") -> np.ndarray:
-        """Population-level predictions at new data: fixed part and smooths, random effects
-        at 0 ("link" scale, or "response")."""
-        from semgalamm.results.smooths import predict
+    def predict(self, newdata: pd.DataFrame | None = None, *, conditional: bool = True,
+                allow_new_levels: bool = False, type: str = "response",
+                se_fit: bool = False) -> np.ndarray | pd.DataFrame:
+        """Predictions at ``newdata`` (None: the fitted rows) given the random effects'
+        conditional modes, or at the population level (``conditional=False``, lme4's
+        ``re.form = NA``); ``type`` "response" or "link"; new levels at 0 with
+        ``allow_new_levels=True``; ``se_fit=True`` (population, link scale) returns a
+        DataFrame of fit and se_fit. See semgalamm.inference.predict."""
+        from semgalamm.inference.predict import predict
 
-        return predict(self, newdata, type)
+        return predict(self, newdata, conditional=conditional,
+                       allow_new_levels=allow_new_levels, type=type, se_fit=se_fit)
 
     def summary(self) -> SummaryText:
         """lme4's summary(): a str that prints (and shows in notebooks) as the summary."""

@@ -1,5 +1,5 @@
 """Smooth terms of a fitted model: effective degrees of freedom, the estimated functions with
-standard errors, plots, and population-level predictions.
+standard errors and plots (predictions: semgalamm.inference.predict).
 
 Conditional on the variance parameters and loadings, the fixed effects beta and the spherical
 random effects u have the joint posterior covariance ``s^2 M^{-1}`` with
@@ -25,12 +25,10 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from semgalamm.design.build import new_offset, new_rows
-from semgalamm.design.frame import check_columns, formula_variables
+from semgalamm.design.frame import check_columns
 from semgalamm.design.smooth_terms import SmoothDesign
-from semgalamm.errors import DataError, SpecError, nearest
-from semgalamm.families import RowFamilies
-from semgalamm.results.checks import check_choice, check_level, pyplot
+from semgalamm.errors import SpecError, nearest
+from semgalamm.results.checks import check_level, pyplot
 
 if TYPE_CHECKING:
     from semgalamm.results.fit_result import FitResult
@@ -210,55 +208,6 @@ def smooth_values(fit: FitResult, term: str | int = 0, at=None, n: int = 100) ->
     out = grid[[*smooth.basis.spec.variables]].copy()
     out["estimate"], out["se"], out["se_with_mean"] = estimate, se, se_mean
     return out
-
-
-def predict(fit: FitResult, newdata: pd.DataFrame, type: str = "link") -> np.ndarray:
-    """Population-level predictions at ``newdata``: X(lambda) beta with the smooths' full
-    contribution (fixed and penalized parts), random effects at 0; ``type="response"`` applies
-    the inverse link (binomial: probability)."""
-    d = fit.design
-    check_choice(type, ("link", "response"), "type")
-    if type == "response" and len(d.families.families) > 1:
-        raise SpecError("type='response' needs one family; use type='link'.")
-    if isinstance(newdata, dict):
-        newdata = pd.DataFrame(newdata)
-    if not isinstance(newdata, pd.DataFrame):
-        raise DataError("predict() takes the new data as a pandas DataFrame (or a dict of "
-                        f"columns), not a {newdata.__class__.__name__} object.")
-    if d.frame is None:
-        raise DataError("This fit has no stored data to code new data with.")
-    spec = fit.spec
-    needed = [c for part in spec.fixed for c in formula_variables(part.formula)]
-    needed += [ld.variable for ld in spec.loadings]
-    needed += [v for ld in spec.loadings if ld.covariate
-               for v in formula_variables(f"0 + {ld.covariate}")]
-    for smooth in d.smooths:
-        needed += list(smooth.basis.spec.variables)
-        needed += [smooth.basis.spec.by] if smooth.basis.spec.by else []
-    check_columns(newdata, list(dict.fromkeys(needed)), "variable")
-    X_par, loadings, coded = new_rows(spec, d.frame, newdata)
-    m = coded.shape[0]
-    ell = loadings.row_loadings(fit.state.lam) if loadings is not None else np.ones((m, 0))
-    X0 = np.zeros((m, d.p))
-    X0[:, :X_par.shape[1]] = X_par
-    smooth_part = np.zeros(m)
-    for smooth in d.smooths:
-        A = smooth.basis.predict_matrix(coded) @ smooth.mixed.coef_map
-        p_f = len(smooth.fixed_columns)
-        X0[:, list(smooth.fixed_columns)] = A[:, :p_f]
-        rows = np.concatenate(_u_rows(fit, smooth) or [np.zeros(0, dtype=np.intp)])
-        contribution = A[:, p_f:] @ (_u_scales(fit, smooth) * fit.state.u[rows])
-        if smooth.latent is not None:
-            contribution *= ell[:, smooth.latent]
-        smooth_part += contribution
-    X = X0.copy()
-    for j, k in enumerate(d.fixed_latent):
-        if k is not None:
-            X[:, j] *= ell[:, k]
-    nu = X @ fit.state.beta + smooth_part + new_offset(spec, d.frame, newdata)
-    if type == "link":
-        return nu
-    return RowFamilies.single(d.families.families[0], m).mean(nu, np.ones(m))
 
 
 def plot_smooth(fit: FitResult, term: str | int = 0, *, n: int = 100, level: float = 0.95,

@@ -82,7 +82,7 @@ def format_summary(fit: FitResult) -> str:
         columns=["AIC", "BIC", "logLik", "deviance", "df.resid"],
     )
     lines += [stats.to_string(index=False, float_format=lambda v: f"{v:.1f}"), ""]
-    resid = fit.residuals("pearson")
+    resid = fit.residuals("pearson", scaled=True)
     quant = np.quantile(resid, [0, 0.25, 0.5, 0.75, 1])
     lines += ["Scaled residuals:",
               pd.DataFrame([quant], columns=["Min", "1Q", "Median", "3Q", "Max"])
