@@ -69,8 +69,8 @@ def test_empty_data_frame(sleep):
 
 
 def test_unknown_family(sleep):
-    with pytest.raises(DataError, match='Unknown family "gamma". Use one of'):
-        semgalamm.fit("Reaction ~ Days + (1 | Subject)", sleep, family="gamma")
+    with pytest.raises(DataError, match='Unknown family "tweedie". Use one of'):
+        semgalamm.fit("Reaction ~ Days + (1 | Subject)", sleep, family="tweedie")
 
 
 def test_data_must_be_a_data_frame():

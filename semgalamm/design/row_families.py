@@ -1,8 +1,10 @@
 """The family of every row: ``fit``'s ``family=`` argument resolved against the data.
 
 Mixed response types (a Gaussian fiber intake and a binary heart-disease indicator tied by
-one latent trait) need a family per row; ``resolve_families`` accepts one name, one name per
-row, a column of names, or a mapping from an indicator column's levels to families.
+one latent trait) need a family per row; ``resolve_families`` accepts one family, one per
+row, a column of names, or a mapping from an indicator column's levels to families. A family
+is a name ("ordinal"), R's spelling with a link ("binomial(link = 'probit')") or a family
+object of ``semgalamm.families`` (``families.gamma(link="log")``).
 """
 
 from __future__ import annotations
@@ -16,29 +18,34 @@ import pandas as pd
 from semgalamm.design.design import Design
 from semgalamm.design.frame import check_columns
 from semgalamm.errors import DataError, nearest
-from semgalamm.families import FAMILIES, RowFamilies, get_family
+from semgalamm.families import FAMILIES, Family, RowFamilies, get_family, is_family
 from semgalamm.spec.model_spec import ModelSpec
 
-FamilyArg = str | Sequence[str] | pd.Series | Mapping[str, Any]
+FamilyArg = str | Family | Sequence[str | Family] | pd.Series | Mapping[str, Any]
 
 
 def resolve_families(family: FamilyArg, data: pd.DataFrame, spec: ModelSpec) -> RowFamilies:
     """The family of every row, from any of the forms ``fit`` accepts for ``family``."""
     n = data.shape[0]
+    if isinstance(family, Family):
+        return RowFamilies.single(family, n)
     if isinstance(family, str):
-        if family.strip().lower() in FAMILIES:
+        if is_family(family):
             return RowFamilies.single(get_family(family), n)
         if family in data.columns:
             return _row_families(data[family].astype(str).tolist(), f"column '{family}'")
+        if "(" in family:
+            _row_families([family], "family")  # raises: a known family, an unknown link
         raise DataError(
-            f'Unknown family "{family}". Use one of {", ".join(FAMILIES)}, a column of the data '
-            f"naming each row's family, or a mapping such as "
+            f'Unknown family "{family}". Use one of {", ".join(FAMILIES)} (with a link as R '
+            "writes it: \"binomial(link = 'probit')\"), a column of the data naming each "
+            "row's family, or a mapping such as "
             '{"item": {"chd": "binomial"}, "default": "gaussian"}.'
             f"{nearest(family, [*FAMILIES, *map(str, data.columns)])}"
         )
     if isinstance(family, Mapping):
         return _row_families(_families_by_level(family, data, spec), "the family mapping")
-    names = [str(f) for f in family]
+    names = [f if isinstance(f, Family) else str(f) for f in family]
     if len(names) != n:
         raise DataError(
             f"family has {len(names)} entries but the data have {n} rows. Give one family "
@@ -47,19 +54,20 @@ def resolve_families(family: FamilyArg, data: pd.DataFrame, spec: ModelSpec) -> 
     return _row_families(names, "family")
 
 
-def _row_families(names: list[str], source: str) -> RowFamilies:
-    unique = list(dict.fromkeys(names))
+def _row_families(names: list[str | Family], source: str) -> RowFamilies:
+    """One family per distinct spelling; spellings of the same family and link share it."""
     try:
-        families = tuple(get_family(name) for name in unique)
+        resolved = {name: get_family(name) for name in dict.fromkeys(names)}
     except ValueError as exc:
         raise DataError(f"{exc} (in {source})") from None
-    codes = np.array([unique.index(name) for name in names], dtype=np.intp)
+    families = tuple(dict.fromkeys(resolved.values()))
+    codes = np.array([families.index(resolved[name]) for name in names], dtype=np.intp)
     return RowFamilies(families, codes)
 
 
 def _families_by_level(
     family: Mapping[str, Any], data: pd.DataFrame, spec: ModelSpec
-) -> list[str]:
+) -> list[str | Family]:
     """``{"item": {"chd": "binomial"}, "default": "gaussian"}``, or ``{"a": "gaussian",
     "b": "binomial"}`` keyed by the levels of the model's one indicator column."""
     mapping = dict(family)
@@ -90,8 +98,8 @@ def _families_by_level(
                 f"The family mapping names level '{level}' of column '{column}', which the data "
                 f"do not have.{nearest(str(level), known)}"
             )
-    names = [str(levels.get(v, levels.get(_number(v), default))) for v in values]
-    unmapped = [v for v, name in zip(values, names) if name == "None"]
+    names = [levels.get(v, levels.get(_number(v), default)) for v in values]
+    unmapped = [v for v, name in zip(values, names) if name is None]
     if unmapped:
         missing = ", ".join(sorted(set(unmapped))[:5])
         raise DataError(
