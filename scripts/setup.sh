@@ -9,6 +9,7 @@ VENV=${VENV:-.venv}
 need_apt=()
 [ -f /usr/include/suitesparse/cholmod.h ] || need_apt+=(libsuitesparse-dev)
 "$PYTHON" -c "import ensurepip, venv" 2>/dev/null || need_apt+=(python3-venv)
+command -v dot >/dev/null || need_apt+=(graphviz)  # renders fit.path_diagram() in the tests
 
 if [ ${#need_apt[@]} -gt 0 ]; then
     if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then

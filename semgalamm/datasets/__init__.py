@@ -1,7 +1,8 @@
 """Small datasets shipped with semgalamm, for examples, the demo and tests.
 
 ``load_dataset(name)`` returns a DataFrame whose factor columns are pandas categoricals in the
-level order R uses (which decides treatment contrasts and indicator levels).
+level order R uses (which decides treatment contrasts and indicator levels); its
+``attrs["name"]`` is the dataset's name, which a fit's summary shows as lme4's "Data:" line.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ def load_dataset(name: str) -> pd.DataFrame:
         if levels is None:
             levels = [str(v) for v in sorted(values.unique())]
         frame[column] = pd.Categorical(values.astype(str), categories=levels)
+    frame.attrs["name"] = name  # summary()'s "Data:" line
     return frame
 
 

@@ -12,10 +12,16 @@ by their degrees of freedom (the least restricted first), with Df, AIC, BIC, Chi
 chi-square difference, the RMSEA of the difference, Df diff and Pr(>Chisq).
 
 The two kinds cannot be mixed: their likelihoods are of different data.
+
+The result is an ``AnovaTable``: a pandas DataFrame (index the model names, the columns
+above) that prints in full width with the models listed above the table, as R prints it, and
+renders as an HTML table in Jupyter. Operations on it return plain DataFrames.
 """
 
 from __future__ import annotations
 
+import html
+import inspect
 import math
 import warnings
 from collections.abc import Sequence
@@ -26,13 +32,74 @@ import pandas as pd
 from scipy.stats import chi2
 
 from semgalamm.errors import ConvergenceWarning, FitWarning, SpecError
+from semgalamm.results.summary import r_format
 
 if TYPE_CHECKING:
     from semgalamm.results.fit_result import FitResult
     from semgalamm.results.sem_result import SemFit
 
 
-def anova(*fits: FitResult | SemFit, names: Sequence[str] | None = None) -> pd.DataFrame:
+class AnovaTable(pd.DataFrame):
+    """The likelihood-ratio table: a DataFrame indexed by model name. ``heading``: the lines
+    printed above the table (R's "Models:" list, lavaan's title)."""
+
+    _metadata = ["heading"]
+
+    @property
+    def _constructor(self):
+        return pd.DataFrame
+
+    def to_text(self) -> str:
+        """The table as R prints it: every column, numbers in R's format, blanks for NA."""
+        cells = pd.DataFrame(index=self.index)
+        for column in self.columns:
+            values = self[column].to_numpy(dtype=float)
+            if column in ("npar", "Df", "Df diff"):
+                cells[column] = ["" if np.isnan(v) else f"{v:.0f}" for v in values]
+            elif column == "Pr(>Chisq)":
+                cells[column] = ["" if np.isnan(v) else f"{v:.4g}" for v in values]
+            else:
+                cells[column] = r_format(values, 5)
+        return "\n".join(list(self.heading) + [cells.to_string()])
+
+    def __repr__(self) -> str:
+        return self.to_text()
+
+    __str__ = __repr__
+
+    def _repr_html_(self) -> str:
+        heading = "<br>".join(html.escape(line) for line in self.heading if line)
+        table = pd.DataFrame(self).to_html(na_rep="", border=0, float_format=lambda v:
+                                           f"{v:.5g}")
+        return f"<div><p>{heading}</p>\n{table}</div>"
+
+
+def _caller_names(fits: Sequence[object], frame) -> list[str | None]:
+    """The variable names the caller gave the fits, as R's anova labels models by its
+    arguments (None for a fit that is not one variable of the caller)."""
+    if frame is None:
+        return [None] * len(fits)
+    scope = {**frame.f_globals, **frame.f_locals}
+    out = []
+    for fit in fits:
+        names = [name for name, value in scope.items() if value is fit
+                 and not name.startswith("_")]
+        out.append(names[0] if len(names) == 1 else None)
+    return out
+
+
+def _default_labels(fits: Sequence[object], frame) -> list[str]:
+    """The caller's variable names, else the model (one line, when short), else "model i";
+    made unique."""
+    labels = []
+    for i, (fit, name) in enumerate(zip(fits, _caller_names(fits, frame))):
+        model = " ".join(str(getattr(fit, "model", "")).split())
+        label = name or (model if 0 < len(model) <= 60 else f"model {i + 1}")
+        labels.append(label if label not in labels else f"{label} ({i + 1})")
+    return labels
+
+
+def anova(*fits: FitResult | SemFit, names: Sequence[str] | None = None) -> AnovaTable:
     """Compare nested fits by likelihood-ratio tests.
 
     FitResults (``semgalamm.fit``): npar, AIC, BIC, logLik, deviance and the test (Chisq,
@@ -41,7 +108,9 @@ def anova(*fits: FitResult | SemFit, names: Sequence[str] | None = None) -> pd.D
     (Df, AIC, BIC, Chisq, Chisq diff, RMSEA, Df diff, Pr(>Chisq)), least restricted model
     first.
 
-    ``names`` label the rows (default "model 1", "model 2", ... in the order given).
+    ``names`` label the rows; by default the caller's variable names of the fits (R's
+    labels), else the model string when it fits on one short line, else "model 1", ....
+    Returns an ``AnovaTable`` (a DataFrame that prints in full, with the models above it).
     """
     from semgalamm.results.fit_result import FitResult
     from semgalamm.results.sem_result import SemFit
@@ -51,7 +120,8 @@ def anova(*fits: FitResult | SemFit, names: Sequence[str] | None = None) -> pd.D
                         "anova(*fits) for a list of fits.")
     if len(fits) < 2:
         raise SpecError("anova() compares two or more fits: anova(fit0, fit1).")
-    labels = list(names) if names is not None else [f"model {i + 1}" for i in range(len(fits))]
+    labels = list(names) if names is not None else \
+        _default_labels(fits, inspect.currentframe().f_back)
     if len(labels) != len(fits):
         raise SpecError(f"names has {len(labels)} entries for {len(fits)} fits.")
     for fit, label in zip(fits, labels):
@@ -78,7 +148,7 @@ def anova(*fits: FitResult | SemFit, names: Sequence[str] | None = None) -> pd.D
 # --------------------------------------------------------------------------- long data
 
 
-def _anova_long(fits: Sequence[FitResult], labels: list[str]) -> pd.DataFrame:
+def _anova_long(fits: Sequence[FitResult], labels: list[str]) -> AnovaTable:
     _check_comparable(fits, labels)
     order = sorted(range(len(fits)), key=lambda i: fits[i].npar)
     npar = np.array([fits[i].npar for i in order], dtype=float)
@@ -87,7 +157,8 @@ def _anova_long(fits: Sequence[FitResult], labels: list[str]) -> pd.DataFrame:
     df = np.concatenate([[np.nan], np.diff(npar)])
     with np.errstate(invalid="ignore"):
         p = np.where(df > 0, chi2.sf(np.maximum(chisq, 0.0), np.where(df > 0, df, 1)), np.nan)
-    return pd.DataFrame({
+    rows = [labels[i] for i in order]
+    frame = pd.DataFrame({
         "npar": npar.astype(int),
         "AIC": [fits[i].aic for i in order],
         "BIC": [fits[i].bic for i in order],
@@ -96,7 +167,19 @@ def _anova_long(fits: Sequence[FitResult], labels: list[str]) -> pd.DataFrame:
         "Chisq": chisq,
         "Df": df,
         "Pr(>Chisq)": p,
-    }, index=[labels[i] for i in order])
+    }, index=rows)
+    data_name = fits[0].design.frame.attrs.get("name") if fits[0].design.frame is not None \
+        else None
+    models = [(label, " ".join(fits[i].model.split())) for label, i in zip(rows, order)]
+    heading = ([f"Data: {data_name}"] if data_name else []) + ["Models:"] + [
+        f"{label}: {model}" if label != model else model for label, model in models]
+    return _table(frame, heading)
+
+
+def _table(frame: pd.DataFrame, heading: list[str]) -> AnovaTable:
+    table = AnovaTable(frame)
+    object.__setattr__(table, "heading", tuple(heading))
+    return table
 
 
 def _check_comparable(fits: Sequence[FitResult], labels: list[str]) -> None:
@@ -166,7 +249,7 @@ def _check_sem_comparable(fits: Sequence[SemFit], labels: list[str]) -> None:
                             "models are not nested.")
 
 
-def _anova_sem(fits: Sequence[SemFit], labels: list[str]) -> pd.DataFrame:
+def _anova_sem(fits: Sequence[SemFit], labels: list[str]) -> AnovaTable:
     """lavaan's lavTestLRT(..., method = "default") for ML fits: the chi-square difference
     test, the RMSEA of the difference with lavaan's N (all observations) and groups taken
     from the first model given."""
@@ -202,7 +285,7 @@ def _anova_sem(fits: Sequence[SemFit], labels: list[str]) -> pd.DataFrame:
             f"Some models have the same degrees of freedom ({', '.join(same)} and the model "
             "above): they are not nested, so there is no test (Pr(>Chisq) is NaN); compare "
             "them by AIC or BIC.", FitWarning, stacklevel=3)
-    return pd.DataFrame({
+    frame = pd.DataFrame({
         "Df": df.astype(int),
         "AIC": [fits[i].aic for i in order],
         "BIC": [fits[i].bic for i in order],
@@ -212,3 +295,4 @@ def _anova_sem(fits: Sequence[SemFit], labels: list[str]) -> pd.DataFrame:
         "Df diff": df_diff,
         "Pr(>Chisq)": p,
     }, index=rows)
+    return _table(frame, ["Chi-Squared Difference Test", ""])

@@ -18,7 +18,7 @@ import pandas as pd
 from semgalamm.laplace.model import LaplaceModel
 from semgalamm.laplace.objective import LaplaceState
 from semgalamm.optimize import OptResult
-from semgalamm.results.checks import check_choice, check_level, estimate_frame, estimate_series
+from semgalamm.results.checks import check_level, estimate_frame, estimate_series
 from semgalamm.results.summary import SummaryText
 from semgalamm.spec.model_spec import ModelSpec
 from semgalamm.syntax.nodes import ModelSyntax
@@ -348,10 +348,53 @@ class FitResult:
                        allow_new_levels=allow_new_levels, type=type, se_fit=se_fit)
 
     def summary(self) -> SummaryText:
-        """lme4's summary(): a str that prints (and shows in notebooks) as the summary."""
-        from semgalamm.results.summary import format_summary
+        """lme4's summary(): a str that prints as the summary and shows in notebooks as HTML
+        tables (semgalamm.results.summary.FitSummary)."""
+        from semgalamm.results.summary import FitSummary
 
-        return SummaryText(format_summary(self))
+        return FitSummary(self)
+
+    # ------------------------------------------------------------------ output (docs/output.md)
+    def tidy(self, effects=None, conf_int: bool = False, conf_level: float = 0.95
+             ) -> pd.DataFrame:
+        """broom.mixed's tidy(): one row per estimate (effects "fixed", "ran_pars",
+        "ran_vals", "loading", "regression"); see results.tidy.tidy_fit."""
+        from semgalamm.results.tidy import tidy_fit
+
+        return tidy_fit(self, effects, conf_int, conf_level)
+
+    def glance(self) -> pd.DataFrame:
+        """broom.mixed's glance(): nobs, sigma, logLik, AIC, BIC, deviance, df_residual."""
+        from semgalamm.results.tidy import glance_fit
+
+        return glance_fit(self)
+
+    def augment(self, data: pd.DataFrame | None = None) -> pd.DataFrame:
+        """broom.mixed's augment(): the data with .fitted, .mu, .fixed, .resid, .wtres."""
+        from semgalamm.results.tidy import augment_fit
+
+        return augment_fit(self, data)
+
+    def plot_diagnostics(self, group: str | None = None):
+        """Fitted vs residuals, normal QQ of the residuals and residuals by group (matplotlib
+        Figure; ``pip install semgalamm[plot]``)."""
+        from semgalamm.results.plots import plot_diagnostics
+
+        return plot_diagnostics(self, group)
+
+    def plot_ranef(self, group: str | None = None, level: float = 0.95):
+        """Caterpillar plot of the random effects with conditional-variance intervals (lme4's
+        dotplot(ranef(condVar = TRUE)); matplotlib Figure)."""
+        from semgalamm.results.plots import plot_ranef
+
+        return plot_ranef(self, group, level)
+
+    def path_diagram(self, **options):
+        """The model as a graphviz.Digraph (``pip install semgalamm[diagram]``); options in
+        results.path_diagram.fit_diagram."""
+        from semgalamm.results.path_diagram import fit_diagram
+
+        return fit_diagram(self, **options)
 
     def __repr__(self) -> str:
         return (f"<FitResult {self.model!r}: logLik {self.loglik:.3f}, {self.nobs} rows, "

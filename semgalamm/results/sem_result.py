@@ -261,3 +261,24 @@ class SemFit:
         from semgalamm.results.sem_summary import SemSummary
 
         return SemSummary(self, fit_measures=fit_measures, standardized=standardized)
+
+    # ----------------------------------------------------------------- output (docs/output.md)
+    def tidy(self, conf_int: bool = False, conf_level: float = 0.95) -> pd.DataFrame:
+        """broom's tidy.lavaan: term, op, estimate, std_error, statistic, p_value, std_lv,
+        std_all, std_nox (results.tidy.tidy_sem)."""
+        from semgalamm.results.tidy import tidy_sem
+
+        return tidy_sem(self, conf_int, conf_level)
+
+    def glance(self) -> pd.DataFrame:
+        """broom's glance.lavaan: AIC, BIC, cfi, chisq, npar, rmsea, srmr, tli, nobs, ..."""
+        from semgalamm.results.tidy import glance_sem
+
+        return glance_sem(self)
+
+    def path_diagram(self, **options):
+        """The model as a graphviz.Digraph (``pip install semgalamm[diagram]``); options in
+        results.path_diagram.sem_diagram."""
+        from semgalamm.results.path_diagram import sem_diagram
+
+        return sem_diagram(self, **options)

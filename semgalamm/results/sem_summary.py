@@ -68,6 +68,63 @@ class SemSummary(SummaryText):
         self.measures = measures
         return self
 
+    def _repr_html_(self) -> str:
+        """HTML tables: the model's figures (and fit measures), then lavaan's parameter
+        sections per group and level."""
+        return html_summary(self.fit, self.measures, self.standardized)
+
+
+# --------------------------------------------------------------------------- HTML (Jupyter)
+
+SECTIONS = (("Latent Variables", "=~"), ("Regressions", "~"), ("Covariances", "~~cov"),
+            ("Intercepts", "~1"), ("Variances", "~~var"), ("Defined Parameters", ":="))
+MEASURES = (("chisq", "Test statistic (chi-square)"), ("df", "Degrees of freedom"),
+            ("pvalue", "P-value (chi-square)"), ("cfi", "Comparative Fit Index (CFI)"),
+            ("tli", "Tucker-Lewis Index (TLI)"), ("logl", "Loglikelihood user model (H0)"),
+            ("aic", "Akaike (AIC)"), ("bic", "Bayesian (BIC)"), ("rmsea", "RMSEA"),
+            ("srmr", "SRMR"))
+
+
+def html_summary(fit: SemFit, measures: pd.Series | None, standardized: bool) -> str:
+    """The summary as HTML: a table of the model's figures, one table per parameter section
+    (columns Estimate, Std.Err, z-value, P(>|z|), and Std.lv, Std.all when standardized)."""
+    import html
+
+    import pandas as pd
+
+    figures = [("Estimator", "ML"), ("Number of model parameters", str(fit.npar)),
+               ("Number of observations", str(fit.nobs)),
+               ("Converged", "yes" if fit.converged else "NO")]
+    if measures is not None:
+        figures += [(label, _f3(float(measures[key])) if key != "df" else
+                     _int(float(measures[key]))) for key, label in MEASURES if key in measures]
+    parts = [pd.DataFrame(figures, columns=["", "value"]).to_html(index=False, border=0)]
+    table = fit.parameter_estimates()
+    kind = table.op.where(table.op != "~~", np.where(table.lhs == table.rhs, "~~var",
+                                                     "~~cov"))
+    columns = {"est": "Estimate", "se": "Std.Err", "z": "z-value", "pvalue": "P(>|z|)"}
+    if standardized:
+        table["Std.lv"] = fit.standardized_solution(type="std.lv")["est_std"]
+        table["Std.all"] = fit.standardized_solution(type="std.all")["est_std"]
+        columns.update({"Std.lv": "Std.lv", "Std.all": "Std.all"})
+    keys = [key for key in ("group", "level") if key in table]
+    for block, rows in (table.groupby(keys, sort=False) if keys else [((), table)]):
+        block = block if isinstance(block, tuple) else (block,)
+        if keys:
+            title = ", ".join(f"{key} {value}" for key, value in zip(keys, block))
+            parts.append(f"<h4>{html.escape(title)}</h4>")
+        for name, op in SECTIONS:
+            section = rows[kind[rows.index] == op]
+            if section.empty:
+                continue
+            labels = section.rhs if op in ("=~", "~", "~1") else section.lhs
+            if op in ("=~", "~", "~~cov"):
+                labels = section.lhs + " " + section.op + " " + section.rhs
+            frame = section[list(columns)].rename(columns=columns).set_axis(list(labels))
+            parts.append(f"<p><b>{name}:</b></p>")
+            parts.append(frame.to_html(na_rep="", border=0, float_format=lambda v: f"{v:.3f}"))
+    return '<div class="semgalamm-summary">\n' + "\n".join(parts) + "\n</div>"
+
 
 # --------------------------------------------------------------------------- header and tests
 

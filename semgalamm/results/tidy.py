@@ -1,0 +1,217 @@
+"""broom's three tables of a fit: ``tidy`` (one row per estimate), ``glance`` (one row per
+model) and ``augment`` (one row per observation), with broom's column names written the
+Python way (``std.error`` -> ``std_error``, ``p.value`` -> ``p_value``).
+
+FitResult follows broom.mixed's tidiers for lme4 fits: ``effect`` is "fixed", "ran_pars"
+(random-effect SDs ``sd__term`` and correlations ``cor__term1.term2``, the residual SD as
+``sd__Observation`` in group "Residual"), "ran_vals" (conditional modes with their
+conditional SDs), and, for GALAMMs, "loading" and "regression" (among latents). SemFit
+follows broom's tidy.lavaan and glance.lavaan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+
+from semgalamm.errors import SpecError, nearest
+from semgalamm.results.checks import check_level
+from semgalamm.results.conditional_variance import block_names, ranef_table
+
+if TYPE_CHECKING:
+    from semgalamm.results.fit_result import FitResult
+    from semgalamm.results.sem_result import SemFit
+
+EFFECTS = ("fixed", "ran_pars", "ran_vals", "loading", "regression")
+COLUMNS = ["effect", "group", "term", "estimate", "std_error", "statistic", "p_value"]
+
+
+def _effects(fit: FitResult, effects: str | Sequence[str] | None) -> list[str]:
+    """The requested kinds of rows; by default every kind the model has except "ran_vals"
+    (broom.mixed's default is fixed and ran_pars)."""
+    if effects is None:
+        chosen = ["fixed", "ran_pars"]
+        if fit.spec.loadings:
+            chosen.append("loading")
+        if fit.spec.structural:
+            chosen.append("regression")
+        return chosen
+    chosen = [effects] if isinstance(effects, str) else list(effects)
+    for effect in chosen:
+        if effect not in EFFECTS:
+            raise SpecError(f"effects must be among {', '.join(map(repr, EFFECTS))}, not "
+                            f"{effect!r}.{nearest(effect, EFFECTS)}")
+    return chosen
+
+
+def _wald(estimate: np.ndarray, se: np.ndarray, p_values: bool) -> pd.DataFrame:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        statistic = np.where(se > 0, estimate / se, np.nan)
+    p = 2 * norm.sf(np.abs(statistic)) if p_values else np.full(len(estimate), np.nan)
+    return pd.DataFrame({"estimate": estimate, "std_error": se, "statistic": statistic,
+                         "p_value": p})
+
+
+def _fixed(fit: FitResult) -> pd.DataFrame:
+    """Fixed effects; lme4 gives no p-value for a linear mixed model's t statistic."""
+    table = _wald(fit.fixef.to_numpy(), fit.fixef_se.to_numpy(), not fit.laplace.profiled)
+    return table.assign(effect="fixed", group=None, term=list(fit.design.fixed_names),
+                        parameter=list(fit.design.fixed_names))
+
+
+def _ran_pars(fit: FitResult) -> pd.DataFrame:
+    """Random-effect SDs and correlations of every block, then the residual SD(s)."""
+    rows = []
+    for name, block, cov in zip(block_names(fit), fit.design.blocks, fit._block_covariances()):
+        sd = np.sqrt(np.diag(cov))
+        if block.scalar:  # a smooth's penalized coefficients share one variance
+            rows.append((name, "sd__(penalized)", sd[0]))
+            continue
+        rows += [(name, f"sd__{term}", sd[i]) for i, term in enumerate(block.columns)]
+        for j in range(block.k):
+            for i in range(j + 1, block.k):
+                corr = cov[i, j] / (sd[i] * sd[j]) if sd[i] * sd[j] > 0 else np.nan
+                rows.append((name, f"cor__{block.columns[j]}.{block.columns[i]}", corr))
+    by = fit.design.dispersion_by
+    for level, sd in zip(fit.design.dispersion_levels, fit._group_sigma()):
+        rows.append(("Residual", f"sd__Observation[{by}={level}]" if by else "sd__Observation",
+                     sd))
+    frame = pd.DataFrame(rows, columns=["group", "term", "estimate"])
+    return frame.assign(effect="ran_pars", std_error=np.nan, statistic=np.nan, p_value=np.nan)
+
+
+def _loadings(fit: FitResult) -> pd.DataFrame:
+    est = fit.loading_estimates()
+    table = _wald(est.estimate.to_numpy(), est.se.to_numpy(), True)
+    return table.assign(effect="loading", group=est.latent.to_numpy(),
+                        term=est.indicator.to_numpy(), parameter=est.label.to_numpy())
+
+
+def _regressions(fit: FitResult) -> pd.DataFrame:
+    est = fit.structural
+    table = _wald(est.estimate.to_numpy(), est.se.to_numpy(), True)
+    return table.assign(effect="regression", group=None,
+                        term=(est.lhs + " ~ " + est.rhs).to_numpy(), parameter=est.label)
+
+
+def tidy_fit(fit: FitResult, effects: str | Sequence[str] | None = None,
+             conf_int: bool = False, conf_level: float = 0.95) -> pd.DataFrame:
+    """broom.mixed's tidy(): one row per estimate, ``effect``, ``group``, ``term``,
+    ``estimate``, ``std_error``, ``statistic`` (estimate / std_error), ``p_value`` (Wald,
+    normal), with ``conf_int`` Wald intervals ``conf_low``, ``conf_high`` (none for ran_pars,
+    as broom.mixed's Wald method); "ran_vals" rows add a ``level`` column."""
+    chosen = _effects(fit, effects)
+    build = {"fixed": _fixed, "ran_pars": _ran_pars, "loading": _loadings,
+             "regression": _regressions,
+             "ran_vals": lambda f: ranef_table(f).assign(effect="ran_vals", statistic=np.nan,
+                                                         p_value=np.nan)}
+    parts = []
+    for effect in chosen:
+        if effect == "loading" and not fit.spec.loadings or \
+                effect == "regression" and not fit.spec.structural:
+            what = "loadings" if effect == "loading" else "regressions among latents"
+            raise SpecError(f"effects={effect!r}: the model has no {what}.")
+        parts.append(build[effect](fit))
+    frame = pd.concat(parts, ignore_index=True)
+    columns = COLUMNS[:2] + (["level"] if "ran_vals" in chosen else []) + COLUMNS[2:]
+    if conf_int:
+        level = check_level(conf_level, "conf_level")
+        z = norm.ppf(0.5 + level / 2)
+        wald = frame.effect.isin(["fixed", "loading", "regression"])
+        frame["conf_low"] = np.where(wald, frame.estimate - z * frame.std_error, np.nan)
+        frame["conf_high"] = np.where(wald, frame.estimate + z * frame.std_error, np.nan)
+        columns += ["conf_low", "conf_high"]
+    return frame[columns]
+
+
+def glance_fit(fit: FitResult) -> pd.DataFrame:
+    """broom.mixed's glance(): one row with nobs, sigma, logLik, AIC, BIC, deviance (-2 logLik;
+    the REML criterion for REML fits) and df_residual (nobs - npar)."""
+    return pd.DataFrame([{"nobs": fit.nobs, "sigma": fit.sigma, "logLik": fit.loglik,
+                          "AIC": fit.aic, "BIC": fit.bic, "deviance": fit.deviance,
+                          "df_residual": fit.nobs - fit.npar}])
+
+
+def model_frame(fit: FitResult) -> pd.DataFrame:
+    """The response and the grouping factors of the rows used, indexed like the data."""
+    d = fit.design
+    columns = {".response": d.y / d.trials}
+    for block in d.blocks:
+        if not block.scalar:
+            columns[block.group] = np.asarray(block.levels, dtype=object)[block.index]
+    return pd.DataFrame(columns, index=fit.rows)
+
+
+def augment_fit(fit: FitResult, data: pd.DataFrame | None = None) -> pd.DataFrame:
+    """broom.mixed's augment(): the data's rows used by the fit (a copy; or the model frame
+    when ``data`` is None) with ``.fitted`` (nu, the linear predictor at the conditional
+    modes), ``.mu`` (the mean on the response scale), ``.fixed`` (X(lambda) beta + offset,
+    random effects at 0), ``.resid`` (response residuals for all-Gaussian models, deviance
+    residuals otherwise, as lme4's residuals()) and ``.wtres`` (Pearson residuals)."""
+    d = fit.design
+    if data is None:
+        frame = model_frame(fit)
+    else:
+        if not isinstance(data, pd.DataFrame):
+            raise SpecError("augment() takes the data the model was fitted to as a pandas "
+                            f"DataFrame, not a {type(data).__name__}.")
+        missing = fit.rows.difference(data.index)
+        if len(missing):
+            raise SpecError(f"augment(): {len(missing)} rows the model was fitted to are not "
+                            f"in data (index {list(missing[:5])}...): pass the DataFrame "
+                            "given to fit().")
+        frame = data.loc[fit.rows].copy()
+    gaussian = bool(np.all(d.families.mask("gaussian")))
+    ell = d.row_loadings(fit.state.lam)
+    frame[".fitted"] = fit.linear_predictor()
+    frame[".mu"] = fit.fitted()
+    frame[".fixed"] = d.X(ell) @ fit.state.beta + d.offset
+    frame[".resid"] = fit.residuals("response" if gaussian else "deviance")
+    frame[".wtres"] = fit.residuals("pearson")
+    return frame
+
+
+# --------------------------------------------------------------------------- SEMs (lavaan)
+
+
+def tidy_sem(fit: SemFit, conf_int: bool = False, conf_level: float = 0.95) -> pd.DataFrame:
+    """broom's tidy.lavaan: term ("visual =~ x1"), op, estimate, std_error, statistic,
+    p_value, (conf_low, conf_high), std_lv, std_all, std_nox; group/level/label columns as
+    parameter_estimates() has them."""
+    level = check_level(conf_level, "conf_level")
+    table = fit.parameter_estimates(level=level)
+    frame = pd.DataFrame({"term": table.lhs + " " + table.op + " " + table.rhs, "op": table.op})
+    for column in ("group", "level"):
+        if column in table:
+            frame[column] = table[column]
+    if table.label.astype(bool).any():
+        frame["label"] = table.label
+    frame["estimate"] = table.est
+    frame["std_error"] = table.se
+    frame["statistic"] = table.z
+    frame["p_value"] = table.pvalue
+    if conf_int:
+        frame["conf_low"] = table.ci_lower
+        frame["conf_high"] = table.ci_upper
+    keys = [key for key in ("lhs", "op", "rhs", "group", "level") if key in table]
+    for kind in ("std.lv", "std.all", "std.nox"):
+        std = fit.standardized_solution(type=kind)[keys + ["est_std"]]
+        merged = table[keys].merge(std.drop_duplicates(keys), on=keys, how="left")
+        frame[kind.replace(".", "_")] = merged["est_std"].to_numpy()
+    return frame
+
+
+def glance_sem(fit: SemFit) -> pd.DataFrame:
+    """broom's glance.lavaan: AIC, BIC, cfi, chisq, npar, rmsea, rmsea_conf_high, srmr, tli,
+    converged, estimator, ngroups, missing_method, nobs (agfi is not computed)."""
+    m = fit.fit_measures()
+    return pd.DataFrame([{
+        "AIC": fit.aic, "BIC": fit.bic, "cfi": m.get("cfi", np.nan),
+        "chisq": m.get("chisq", np.nan), "npar": fit.npar, "rmsea": m.get("rmsea", np.nan),
+        "rmsea_conf_high": m.get("rmsea.ci.upper", np.nan), "srmr": m.get("srmr", np.nan),
+        "tli": m.get("tli", np.nan), "converged": fit.converged, "estimator": "ML",
+        "ngroups": len(fit.samples), "missing_method": fit.missing, "nobs": fit.nobs}])
