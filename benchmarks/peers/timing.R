@@ -1,16 +1,18 @@
 # Shared by the peer timing scripts: time only the fitting call, on a monotonic clock.
 #
-# time_fit() evaluates the call `repeats` times (once more is skipped when a fit took longer
-# than `long` seconds) and returns the last fit and every elapsed time; report() prints one
+# time_fit() evaluates the call `repeats` times (at least `quick_repeats` times when the first
+# fit took under a second; once only when it took over `long` seconds) and returns the last fit
+# and every elapsed time (benchmarks/run.py times ours by the same rule); report() prints one
 # JSON line that benchmarks/run.py reads: seconds (all), median, logLik, versions.
 
-time_fit <- function(fit_call, repeats, long = 30, env = parent.frame()) {
+time_fit <- function(fit_call, repeats, long = 30, quick_repeats = 7, env = parent.frame()) {
   seconds <- numeric(0)
-  for (i in seq_len(repeats)) {
+  while (length(seconds) < repeats) {
     started <- bench::hires_time()
     fit <- eval(fit_call, env)
     seconds <- c(seconds, as.numeric(bench::hires_time() - started))
-    if (seconds[i] > long) break
+    if (seconds[1] > long) break
+    if (seconds[1] < 1) repeats <- max(repeats, quick_repeats)
   }
   list(fit = fit, seconds = seconds)
 }
