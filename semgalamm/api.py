@@ -149,7 +149,7 @@ def _minimize(laplace: LaplaceModel, x0, verbose: bool) -> OptResult:
                          "closed form (no parameters to optimize)",
                          time.perf_counter() - started)
     return minimize_deviance(laplace.deviance, x0, laplace.layout, verbose=verbose,
-                             scale=laplace.scale)
+                             scale=laplace.scale, gradient=laplace.exact_gradient)
 
 
 def is_wide(syntax: ModelSyntax) -> bool:

@@ -9,7 +9,7 @@ residual SD of each variance group).
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -20,6 +20,7 @@ from semgalamm.design.design import Design
 from semgalamm.errors import DataError, SpecError, StandardErrorWarning
 from semgalamm.laplace.gradient import theta_lambda_gradient
 from semgalamm.laplace.objective import LaplaceGLMM, LaplaceState, ProfiledGaussian
+from semgalamm.laplace.selected_inverse import DENSE_LIMIT, HAS_NUMBA
 from semgalamm.optimize import ParameterLayout, finite_difference_hessian
 
 FloatArray = NDArray[np.float64]
@@ -250,6 +251,15 @@ class LaplaceModel:
                                            self._profiled_weights(parts))
         return self.objective.evaluate(parts["theta"], parts["beta"], parts["lambda"],
                                        self._family_parameters(x))
+
+    @property
+    def exact_gradient(self) -> Callable[[FloatArray], tuple[float, FloatArray]] | None:
+        """``value_and_gradient`` when the selected inverse is available for this model (numba
+        installed, or few enough random effects for a dense inverse), else None (the
+        optimizer then differentiates numerically)."""
+        if not HAS_NUMBA and self.design.q > DENSE_LIMIT:
+            return None
+        return self.value_and_gradient
 
     def value_and_gradient(self, x: FloatArray) -> tuple[float, FloatArray]:
         """The deviance and its exact gradient over the packed vector x (nan where the point
