@@ -39,6 +39,10 @@ DATASETS: dict[str, tuple[str, dict[str, list[str] | None]]] = {
                       "(binary); ability = 0.6 climate + f(age) + error "
                       "(scripts/simulate_schoolclimate.py).",
                       {"item": ["c1", "c2", "c3", "a1", "a2", "a3"]}),
+    "diet": ("Diet and heart disease of 333 men (galamm's diet): per man two fiber intakes "
+             "(item fiber1, fiber2; Gaussian) and coronary heart disease (item chd; 0/1), with "
+             "age, bus (1 = bus driver) and 0/1 columns chd, fiber, fiber2 marking the item.",
+             {"item": ["chd", "fiber1", "fiber2"]}),
 }
 
 
