@@ -162,6 +162,11 @@ class Family:
         mu = y + 0.1 if self.name != "gamma" else np.asarray(y, dtype=float)
         return {"log": np.log, "identity": np.asarray, "inverse": np.reciprocal}[self.link](mu)
 
+    def initial_threshold(self, cumulative: FloatArray) -> FloatArray:
+        """Ordinal thresholds F^{-1}(P(y <= j)) at cumulative proportions (kept inside (0, 1)),
+        the start of ordinal::clm."""
+        return _CDF_LINKS[self.link].quantile(np.clip(cumulative, 1e-4, 1 - 1e-4))
+
     def variance(self, nu: FloatArray, trials: FloatArray) -> FloatArray:
         """V(mu) per row (times trials for binomial; Gamma: mu^2; negative binomial: mu, its
         Poisson part): Var y / phi. 1 for Gaussian and ordinal rows."""
@@ -315,6 +320,11 @@ class RowFamilies:
         """R's ``glm()`` start, ``g(mustart)`` (``Family.initial_predictor``): close to the
         data on every scale, so that IRLS from it never overflows."""
         return self._by_family("initial_predictor", np.asarray(y, dtype=float), trials)
+
+    def initial_threshold(self, cumulative: FloatArray) -> FloatArray:
+        """Ordinal thresholds F^{-1}(P(y <= j)) at cumulative proportions (kept inside (0, 1)),
+        the start of ordinal::clm."""
+        return _CDF_LINKS[self.link].quantile(np.clip(cumulative, 1e-4, 1 - 1e-4))
 
     def variance(self, nu: FloatArray, trials: FloatArray) -> FloatArray:
         """V(mu) per row (``Family.variance``)."""

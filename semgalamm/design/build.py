@@ -35,6 +35,7 @@ from semgalamm.design.frame import (
     coded_frame,
     formula_variables,
 )
+from semgalamm.design.row_families import ordinal_response, with_family_parameters
 from semgalamm.design.smooth_terms import build_smooths, smooth_columns
 from semgalamm.errors import DataError, SpecError, UnsupportedError, nearest
 from semgalamm.families import RowFamilies
@@ -131,9 +132,12 @@ def build_design(spec: ModelSpec, data: pd.DataFrame, families: RowFamilies,
     n = frame.shape[0]
     latent_index = {name: k for k, name in enumerate(spec.latents)}
 
-    y, trials = _response(spec, frame)
+    ordinal = None if spec.response.is_binomial_pair else ordinal_response(
+        data[spec.response.name], frame.index, families, spec, frame)
+    y, trials = _response(spec, frame) if ordinal is None else ordinal[:2]
     prior = prior_weights(weights, frame)
     y, trials, prior = _binomial_weights(spec, y, trials, prior, families, frame)
+    families = with_family_parameters(families, y, None if ordinal is None else ordinal[2])
     offset = _offsets(spec, frame)
     X_parts, names, fixed_latent = [], [], []
     for part in spec.fixed:
@@ -147,6 +151,10 @@ def build_design(spec: ModelSpec, data: pd.DataFrame, families: RowFamilies,
     X0 = np.hstack([*X_parts, smooths.X]) if X_parts or smooths.names else np.zeros((n, 0))
     names += smooths.names
     fixed_latent += smooths.fixed_latent
+    if families.mask("ordinal").all() and "(Intercept)" in names:  # thresholds carry it
+        keep = [j for j, name in enumerate(names) if name != "(Intercept)"]
+        X0, names, fixed_latent = X0[:, keep], [names[j] for j in keep], \
+            [fixed_latent[j] for j in keep]
     loadings = _loading_map(spec, frame) if spec.latents else None
     dispersion_group, dispersion_levels = _dispersion_groups(spec.residual, frame, families)
     design = Design(

@@ -10,6 +10,7 @@ object of ``semgalamm.families`` (``families.gamma(link="log")``).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,14 @@ import pandas as pd
 from semgalamm.design.design import Design
 from semgalamm.design.frame import check_columns
 from semgalamm.errors import DataError, nearest
-from semgalamm.families import FAMILIES, Family, RowFamilies, get_family, is_family
+from semgalamm.families import (
+    FAMILIES,
+    Family,
+    FamilyParameters,
+    RowFamilies,
+    get_family,
+    is_family,
+)
 from semgalamm.spec.model_spec import ModelSpec
 
 FamilyArg = str | Family | Sequence[str | Family] | pd.Series | Mapping[str, Any]
@@ -146,3 +154,149 @@ def family_table(families: RowFamilies, data: pd.DataFrame, spec: ModelSpec) -> 
         ]
         rows.append((fam.name, fam.link, int(mask.sum()), " ".join(indicators)))
     return pd.DataFrame(rows, columns=["family", "link", "rows", "indicators"])
+
+
+# ------------------------------------------------------------------ family parameters
+
+
+def ordinal_response(
+    column: pd.Series, rows: pd.Index, families: RowFamilies, spec: ModelSpec,
+    frame: pd.DataFrame,
+) -> tuple[np.ndarray, np.ndarray, list[tuple[str, tuple[str, ...]]]] | None:
+    """The response of a model with ordinal rows: categories coded 0..K-1 with trials = K - 1
+    (the number of thresholds) in ordinal rows, the values themselves elsewhere; and for each
+    row its threshold set: (label, category labels). ``column`` is the response as the user
+    gave it (an ordered categorical keeps its declared categories; numbers are ordered by
+    value). One set of thresholds per ordinal family and level of the indicator columns (the
+    graded response model's item-specific thresholds). None without ordinal rows."""
+    ordinal = families.mask("ordinal")
+    if not ordinal.any():
+        return None
+    name = str(column.name)
+    declared = list(column.cat.categories) if isinstance(column.dtype, pd.CategoricalDtype) \
+        else None
+    if declared is None and not pd.api.types.is_numeric_dtype(column):
+        raise DataError(
+            f"The ordinal response '{name}' must be an ordered categorical "
+            "(pd.Categorical(values, categories=[...], ordered=True)) or integer scores; it is "
+            f"{column.dtype}, whose order is unknown."
+        )
+    if declared is None and not np.all(np.isfinite(column.to_numpy(dtype=float))):
+        raise DataError(f"The response '{name}' has missing or infinite values; drop those rows.")
+    n = column.shape[0]
+    y = np.zeros(n)
+    trials = np.ones(n)
+    if (~ordinal).any():
+        if declared is not None:
+            raise DataError(
+                f"The response '{name}' is categorical, but rows of other families than "
+                "ordinal need numbers: code the categories as integer scores.")
+        y[~ordinal] = column.to_numpy(dtype=float)[~ordinal]
+    sets: list[tuple[str, tuple[str, ...]]] = [("", ())] * n
+    keys = _threshold_set_keys(families, spec, frame)
+    for key in dict.fromkeys(keys[ordinal]):
+        in_set = ordinal & (keys == key)
+        values = column[in_set]
+        if declared is not None:
+            categories = declared
+            seen = set(values.dropna())
+            missing = [c for c in categories if c not in seen]
+            if missing:
+                where = f" in the rows of {key}" if key else ""
+                raise DataError(
+                    f"The ordinal response '{name}' declares the categor"
+                    f"{'y' if len(missing) == 1 else 'ies'} {', '.join(map(repr, missing))}, "
+                    f"never observed{where}: its thresholds are not identified. Drop the "
+                    f"category (column.cat.remove_unused_categories()) or merge it with a "
+                    "neighbour.")
+            codes = pd.Categorical(values, categories=categories).codes.astype(float)
+        else:
+            categories = sorted(pd.unique(values.to_numpy(dtype=float)))
+            codes = np.searchsorted(np.asarray(categories), values.to_numpy(dtype=float))
+        if len(categories) < 2:
+            where = f" in the rows of {key}" if key else ""
+            raise DataError(
+                f"The ordinal response '{name}' has one category ({categories[0]!r}){where} "
+                f"(rows {_labels(rows, in_set)}): an ordinal model needs at least 2.")
+        labels = tuple(_category_label(c) for c in categories)
+        y[in_set] = codes
+        trials[in_set] = len(categories) - 1
+        for i in np.flatnonzero(in_set):
+            sets[i] = (key, labels)
+    return y, trials, sets
+
+
+def _threshold_set_keys(families: RowFamilies, spec: ModelSpec, frame: pd.DataFrame
+                        ) -> np.ndarray:
+    """The label of each row's threshold set: the indicator levels ("item[2]"), prefixed by
+    the family when several ordinal families are present; "" for one set."""
+    n = frame.shape[0]
+    ordinal_codes = [c for c, f in enumerate(families.families) if f.name == "ordinal"]
+    parts = [np.full(n, "", dtype=object)]
+    if len(ordinal_codes) > 1:
+        parts.append(np.array([families.families[c].spelling for c in families.codes],
+                              dtype=object))
+    for column in spec.indicator_variables:
+        parts.append(np.array([f"{column}[{v}]" for v in frame[column].astype(str)],
+                              dtype=object))
+    return np.array([":".join(p for p in row if p) for row in zip(*parts)], dtype=object)
+
+
+def _category_label(value: object) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _labels(rows: pd.Index, mask: np.ndarray, shown: int = 5) -> str:
+    labels = [str(v) for v in rows[mask][:shown]]
+    return ", ".join(labels) + (" ..." if mask.sum() > shown else "")
+
+
+def with_family_parameters(
+    families: RowFamilies, y: np.ndarray, threshold_sets: list | None
+) -> RowFamilies:
+    """``families`` with their parameters (``FamilyParameters``): one log size per negative
+    binomial family, one log dispersion per Gamma family (psi_0), and per threshold set of
+    ordinal rows K - 1 thresholds (psi_0 below, psi_1 above the observed category; -1 where
+    the category is the first or the last). Starting values: the moments of the response
+    (size mean^2 / (var - mean), dispersion var / mean^2) and thresholds at the cumulative
+    proportions on the link's scale, F^{-1}(P(y <= j)), as ordinal::clm."""
+    n = y.shape[0]
+    index = np.full((n, 2), -1, dtype=np.intp)
+    names: list[str] = []
+    start: list[float] = []
+    for code, family in enumerate(families.families):
+        rows = families.codes == code
+        if family.parameter is not None:
+            values = y[rows]
+            mean, var = float(np.mean(values)), float(np.var(values))
+            if family.name == "negative_binomial":
+                value = np.log(mean**2 / (var - mean)) if var > mean * 1.01 else np.log(10.0)
+            else:
+                value = np.log(max(var / mean**2, 1e-4))
+            suffix = "" if sum(f.name == family.name for f in families.families) == 1 \
+                else f" {family.spelling}"
+            index[rows, 0] = len(names)
+            names.append(family.parameter + suffix)
+            start.append(float(value))
+    if threshold_sets is not None:
+        keys = [s[0] for s in threshold_sets]
+        ordinal = families.mask("ordinal")
+        for key in dict.fromkeys(k for k, o in zip(keys, ordinal) if o):
+            in_set = ordinal & np.array([k == key for k in keys])
+            labels = threshold_sets[int(np.flatnonzero(in_set)[0])][1]
+            family = families.families[families.codes[in_set][0]]
+            codes = y[in_set].astype(np.intp)
+            first = len(names)
+            counts = np.bincount(codes, minlength=len(labels))
+            cumulative = np.cumsum(counts)[:-1] / counts.sum()
+            start += list(family.initial_threshold(cumulative))
+            prefix = f"{key}:" if key else ""
+            names += [f"{prefix}{a}|{b}" for a, b in zip(labels[:-1], labels[1:])]
+            rows = np.flatnonzero(in_set)
+            index[rows, 0] = np.where(codes > 0, first + codes - 1, -1)
+            index[rows, 1] = np.where(codes < len(labels) - 1, first + codes, -1)
+    if not names:
+        return families
+    return replace(families, parameters=FamilyParameters(tuple(names), np.array(start), index))
