@@ -18,6 +18,7 @@ from semgalamm.errors import (
     SpecError,
     UnsupportedError,
 )
+from semgalamm.inference.bootstrap import bootstrap
 from semgalamm.results.anova import anova
 from semgalamm.results.fit_result import FitResult
 from semgalamm.results.sem_result import SemFit
@@ -28,6 +29,7 @@ __all__ = [
     "sem",
     "growth",
     "anova",
+    "bootstrap",
     "load_dataset",
     "FitResult",
     "SemFit",

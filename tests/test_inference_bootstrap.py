@@ -1,0 +1,93 @@
+"""semgalamm.bootstrap(): reproducible replicates on any executor, failures reported."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from functools import cache
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import semgalamm
+from semgalamm.errors import SpecError
+from semgalamm.inference.bootstrap import BootstrapWarning, bootstrap
+
+
+@cache
+def sleep_fit():
+    return semgalamm.fit("Reaction ~ Days + (1 | Subject)", semgalamm.load_dataset("sleepstudy"))
+
+
+def days_slope(fit):
+    return fit.fixef["Days"]
+
+
+@pytest.mark.slow
+def test_dask_cluster_and_default_pool_give_identical_replicates():
+    """Per-replicate seeds from SeedSequence(seed).spawn: the same numbers on a Dask
+    LocalCluster with 2 worker processes, the default process pool and a thread pool."""
+    distributed = pytest.importorskip("dask.distributed")
+    fit = sleep_fit()
+    pool = bootstrap(fit, 10, seed=2026, progress=False)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        dask = bootstrap(fit, 10, seed=2026, executor=client, progress=False)
+    with ThreadPoolExecutor(2) as threads:
+        threaded = bootstrap(fit, 10, seed=2026, executor=threads, progress=False,
+                             chunk_size=3)
+    pd.testing.assert_frame_equal(pool.replicates, dask.replicates)
+    pd.testing.assert_frame_equal(pool.replicates, threaded.replicates)
+    assert pool.n_failed == 0 and pool.replicates.notna().all().all()
+    assert list(pool.replicates.columns) == ["sd_(Intercept)|Subject", "sigma", "(Intercept)",
+                                             "Days"]
+    # different seeds, different replicates; every replicate differs from the others
+    assert not pool.replicates.equals(bootstrap(fit, 10, seed=1, progress=False,
+                                                executor=ThreadPoolExecutor(2)).replicates)
+    assert pool.replicates["Days"].nunique() == 10
+
+
+def test_failed_replicates_are_counted_and_reported():
+    fit = sleep_fit()
+    estimate = fit.fixef["Days"]
+
+    def fragile(refit):
+        if refit.fixef["Days"] > estimate:
+            raise ValueError("slope above the estimate")
+        return refit.fixef
+
+    with ThreadPoolExecutor(2) as threads, pytest.warns(BootstrapWarning, match="failed"):
+        result = bootstrap(fit, 12, statistic=fragile, seed=5, executor=threads,
+                           progress=False)
+    failed = result.replicates["Days"].isna()
+    assert result.n_failed == failed.sum() > 0
+    assert list(result.failures["replicate"]) == list(np.flatnonzero(failed))
+    assert result.failures["error"].str.contains("ValueError: slope above").all()
+    assert (result.replicates.loc[~failed, "Days"] <= estimate).all()
+
+
+def test_a_statistic_that_fails_on_the_original_fit_is_an_error():
+    with pytest.raises(SpecError, match="raised on the original fit.*KeyError"):
+        bootstrap(sleep_fit(), 5, statistic=lambda fit: fit.fixef["days"], progress=False)
+    with pytest.raises(SpecError, match="whole number >= 1"):
+        bootstrap(sleep_fit(), 0)
+
+
+def test_percentile_and_basic_intervals():
+    with ThreadPoolExecutor(2) as threads:
+        result = bootstrap(sleep_fit(), 20, statistic=days_slope, seed=3, executor=threads,
+                           progress=False)
+    t = result.replicates["statistic"]
+    percentile = result.intervals(0.9)
+    assert list(percentile.columns) == ["5 %", "95 %", "estimate"]
+    assert percentile.iloc[0, 0] == pytest.approx(t.quantile(0.05))
+    assert percentile.iloc[0, 1] == pytest.approx(t.quantile(0.95))
+    basic = result.intervals(0.9, method="basic")
+    estimate = sleep_fit().fixef["Days"]
+    assert basic.iloc[0, 0] == pytest.approx(2 * estimate - t.quantile(0.95))
+    assert basic.iloc[0, 1] == pytest.approx(2 * estimate - t.quantile(0.05))
+    # the replicates' spread is the slope's standard error (20 replicates: within 45%)
+    assert t.std() == pytest.approx(sleep_fit().fixef_se["Days"], rel=0.45)
+    with pytest.raises(SpecError, match="Did you mean 'basic'"):
+        result.intervals(method="basics")
