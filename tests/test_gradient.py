@@ -119,3 +119,75 @@ def test_exact_gradient_equals_central_differences(case):
         floor = 1e-3 * np.max(np.abs(reference))
         np.testing.assert_allclose(grad, reference, rtol=1e-5, atol=floor * 1e-2,
                                    err_msg=f"{case}: {model.layout.names}")
+
+
+def deviance_hessian(f, x: np.ndarray, step: float = 1e-4) -> np.ndarray:
+    """Second central differences of f (4 evaluations per pair)."""
+    h = step * np.maximum(1.0, np.abs(x))
+    E = np.diag(h)
+    H = np.zeros((x.size, x.size))
+    for i in range(x.size):
+        for j in range(i + 1):
+            H[i, j] = H[j, i] = (f(x + E[i] + E[j]) - f(x + E[i] - E[j]) - f(x - E[i] + E[j])
+                                 + f(x - E[i] - E[j])) / (4 * h[i] * h[j])
+    return H
+
+
+@pytest.mark.parametrize("case", ["B_across_levels", "mixed_heteroscedastic"])
+def test_standard_errors_from_gradient_differences_equal_deviance_hessian(case):
+    """The covariance (2 gradients per parameter) equals the inverse of half the Hessian of
+    the deviance by second differences (the former method) to 1e-4 in the SEs."""
+    model_string, data, family, options = CASES[case]
+    fit = semgalamm.fit(model_string, data(), family=family, **options)
+    model, x = fit.laplace, fit.optimizer.x
+    names, cov = model.covariance(x, fit.state)
+    if model.profiled:
+        n_outer, p = x.size, model.design.p
+        full = np.concatenate([x, fit.state.beta, [np.log(fit.state.sigma)]])
+
+        def deviance(z):
+            outer = model.layout.unpack(z[:n_outer])
+            return model.objective.full_deviance(
+                outer["theta"], outer["lambda"], z[n_outer:n_outer + p], float(np.exp(z[-1])),
+                model._profiled_weights(outer))
+
+        slices = model.layout.slices()
+        order = [*range(n_outer, n_outer + p), *range(slices["lambda"].start,
+                                                      slices["lambda"].stop)]
+    else:
+        full, deviance = x, model.deviance
+        slices = model.layout.slices()
+        order = [*range(slices["beta"].start, slices["beta"].stop),
+                 *range(slices["lambda"].start, slices["lambda"].stop)]
+    free = [i for i in range(full.size) if not model._at_bound(full, i)]
+    reference = np.full((full.size, full.size), np.nan)
+    hessian = deviance_hessian(deviance, full)
+    reference[np.ix_(free, free)] = np.linalg.inv(0.5 * hessian[np.ix_(free, free)])
+    expected = np.sqrt(np.diag(reference[np.ix_(order, order)]))
+    np.testing.assert_allclose(np.sqrt(np.diag(cov)), expected, rtol=1e-4)
+
+
+@pytest.mark.parametrize("case", ["loadings_crossed", "heteroscedastic", "B_same_level"])
+def test_unprofiled_gaussian_gradient_equals_central_differences(case):
+    """The gradient over (theta, lambda, SD ratios, beta, log sigma) used for the SEs."""
+    model_string, data, family, options = CASES[case]
+    model = laplace_model(model_string, data(), family, **options)
+    x = random_point(model, 3)
+    state = model.state(x)
+    full = np.concatenate([x, state.beta + 0.1, [np.log(state.sigma) + 0.1]])
+    n_outer, p = x.size, model.design.p
+
+    def deviance(z):
+        outer = model.layout.unpack(z[:n_outer])
+        return model.objective.full_deviance(outer["theta"], outer["lambda"],
+                                             z[n_outer:n_outer + p], float(np.exp(z[-1])),
+                                             model._profiled_weights(outer))
+
+    reference = np.zeros(full.size)
+    for j in range(full.size):
+        h = 1e-5 * max(1.0, abs(full[j]))
+        step = np.zeros(full.size)
+        step[j] = h
+        reference[j] = (deviance(full + step) - deviance(full - step)) / (2 * h)
+    np.testing.assert_allclose(model._full_gaussian_gradient(full), reference, rtol=1e-5,
+                               atol=1e-5 * np.max(np.abs(reference)))

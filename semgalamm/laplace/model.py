@@ -19,9 +19,14 @@ from numpy.typing import NDArray
 from semgalamm.design.design import Design
 from semgalamm.errors import DataError, SpecError, StandardErrorWarning
 from semgalamm.laplace.gradient import theta_lambda_gradient
-from semgalamm.laplace.objective import LaplaceGLMM, LaplaceState, ProfiledGaussian
+from semgalamm.laplace.objective import (
+    LaplaceGLMM,
+    LaplaceState,
+    ProfiledGaussian,
+    RowAdjoints,
+)
 from semgalamm.laplace.selected_inverse import DENSE_LIMIT, HAS_NUMBA
-from semgalamm.optimize import ParameterLayout, finite_difference_hessian
+from semgalamm.optimize import ParameterLayout, gradient_difference_hessian
 
 FloatArray = NDArray[np.float64]
 
@@ -266,24 +271,31 @@ class LaplaceModel:
         is infeasible)."""
         x = np.asarray(x, dtype=float)
         parts = self.layout.unpack(x)
-        slices = self.layout.slices()
         if isinstance(self.objective, ProfiledGaussian):
             weights = self._profiled_weights(parts)
             state, adjoints = self.objective.adjoints(parts["theta"], parts["lambda"], weights)
         else:
             state, adjoints = self.objective.adjoints(
                 parts["theta"], parts["beta"], parts["lambda"], self._family_parameters(x))
-        grad = np.full(x.size, np.nan)
         if adjoints is None:
-            return state.deviance, grad
+            return state.deviance, np.full(x.size, np.nan)
+        return state.deviance, self._outer_gradient(x, adjoints)
+
+    def _outer_gradient(self, x: FloatArray, adjoints: RowAdjoints) -> FloatArray:
+        """The gradient over the packed vector x from the per-row derivatives (the chain rule
+        of ``gradient.py``, and the maps to beta, the SD ratios and the family parameters)."""
+        parts = self.layout.unpack(x)
+        slices = self.layout.slices()
+        grad = np.zeros(x.size)
         grad[slices["theta"]], grad[slices["lambda"]] = theta_lambda_gradient(
             self.design, parts["theta"], parts["lambda"], adjoints)
         if "beta" in slices:
             X = self.design.X(self.design.row_loadings(parts["lambda"]))
             grad[slices["beta"]] = X.T @ adjoints.nu
         if "log_sd_ratio" in slices:
-            groups = self.design.dispersion_group
-            by_group = np.bincount(groups, weights=-2.0 * weights * adjoints.weights,
+            weights = self._profiled_weights(parts)
+            by_group = np.bincount(self.design.dispersion_group,
+                                   weights=-2.0 * weights * adjoints.weights,
                                    minlength=self.design.n_dispersion)
             grad[slices["log_sd_ratio"]] = by_group[1:]
         if "log_sigma" in slices:
@@ -291,7 +303,20 @@ class LaplaceModel:
             used = index >= 0
             grad[slices["log_sigma"]] = np.bincount(
                 index[used], weights=adjoints.psi[used], minlength=x.size)[slices["log_sigma"]]
-        return state.deviance, grad
+        return grad
+
+    def _full_gaussian_gradient(self, z: FloatArray) -> FloatArray:
+        """The gradient of the unprofiled Gaussian deviance over (x, beta, log sigma)."""
+        n_outer = len(self.layout.names)
+        x = z[:n_outer]
+        parts = self.layout.unpack(x)
+        beta = z[n_outer:-1]
+        _, adjoints, grad_beta, grad_log_sigma = self.objective.full_gradient(
+            parts["theta"], parts["lambda"], beta, float(np.exp(z[-1])),
+            self._profiled_weights(parts))
+        if adjoints is None:
+            return np.full(z.size, np.nan)
+        return np.concatenate([self._outer_gradient(x, adjoints), grad_beta, [grad_log_sigma]])
 
     def deviance(self, x: FloatArray) -> float:
         return self.state(x).deviance
@@ -302,26 +327,21 @@ class LaplaceModel:
         d = self.design
         n_beta = d.p
         if isinstance(self.objective, ProfiledGaussian):
-            objective = self.objective
             n_outer = x.size  # theta, lambda, log SD ratios: the layout's order
             full = np.concatenate([x, state.beta, [np.log(state.sigma)]])
-
-            def deviance(z: FloatArray) -> float:
-                outer = self.layout.unpack(z[:n_outer])
-                weights = d.weights * np.exp(-2.0 * self.row_log_sd(outer))
-                return objective.full_deviance(
-                    outer["theta"], outer["lambda"], z[n_outer:n_outer + n_beta],
-                    float(np.exp(z[-1])), weights)
-
+            gradient = self._full_gaussian_gradient
             lam = self.layout.slices()["lambda"]
             order = [*range(n_outer, n_outer + n_beta), *range(lam.start, lam.stop)]
         else:
             full = x
-            deviance = self.deviance
             slices = self.layout.slices()
             order = [*range(slices["beta"].start, slices["beta"].stop),
                      *range(slices["lambda"].start, slices["lambda"].stop)]
-        hessian = finite_difference_hessian(deviance, full)
+
+            def gradient(z: FloatArray) -> FloatArray:
+                return self.value_and_gradient(z)[1]
+
+        hessian = gradient_difference_hessian(gradient, full)
         self.state(x)  # restore warm starts at the optimum
         names = list(d.fixed_names) + list(d.loadings.lambda_names if d.loadings else ())
         free = [i for i in range(full.size) if not self._at_bound(full, i)]

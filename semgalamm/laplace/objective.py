@@ -195,17 +195,37 @@ class ProfiledGaussian:
     ) -> float:
         """-2 log L at given beta and sigma (not profiled), for Hessians over all parameters
         (ML only)."""
+        return self.full_gradient(theta, lam, beta, sigma, w, derivatives=False)[0]
+
+    def full_gradient(
+        self, theta: FloatArray, lam: FloatArray, beta: FloatArray, sigma: float, w: FloatArray,
+        derivatives: bool = True,
+    ) -> tuple[float, RowAdjoints | None, FloatArray, float]:
+        """The unprofiled deviance f = log|H| - sum log w + n log(2 pi sigma^2) + r^2 / sigma^2
+        at (theta, lambda, beta, sigma), the per-row derivatives of f (A's values, X, w),
+        df/dbeta and df/dlog(sigma) (derivatives by the envelope theorem at u^ given beta)."""
         d = self.design
         factored = self._factorize(theta, lam, w)
         if factored is None:
-            return np.inf
+            return np.inf, None, np.full(beta.size, np.nan), np.nan
         X, values = factored
-        resid = d.y - d.offset - X @ beta
-        rhs = self.system.weighted_At_times(np.sqrt(w) * resid)
+        resid_fixed = d.y - d.offset - X @ beta
+        rhs = self.system.weighted_At_times(np.sqrt(w) * resid_fixed)
         u = self.system.solve(rhs)
-        r2 = float(np.sum(w * (resid - self.system.times(values, u)) ** 2) + u @ u)
-        return (self.system.logdet() - float(np.sum(np.log(w)))
-                + d.n * np.log(2 * np.pi * sigma**2) + r2 / sigma**2)
+        resid = resid_fixed - self.system.times(values, u)
+        r2 = float(np.sum(w * resid**2) + u @ u)
+        deviance = (self.system.logdet() - float(np.sum(np.log(w)))
+                    + d.n * np.log(2 * np.pi * sigma**2) + r2 / sigma**2)
+        if not derivatives:
+            return deviance, None, np.zeros(0), 0.0
+        Sa = self.system.clique_inverse_times(values)
+        we = w * resid / sigma**2
+        adjoints = RowAdjoints(
+            values=2.0 * w[:, None] * Sa - 2.0 * we[:, None] * u[self.system.columns],
+            X=-2.0 * np.outer(we, beta),
+            weights=np.einsum("ik,ik->i", values, Sa) - 1.0 / w + resid**2 / sigma**2,
+        )
+        return deviance, adjoints, -2.0 * X.T @ we, 2.0 * d.n - 2.0 * r2 / sigma**2
 
 
 class LaplaceGLMM:
