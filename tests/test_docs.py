@@ -12,7 +12,7 @@ import pytest
 
 DOCS = Path(__file__).parent.parent / "docs"
 BLOCK = re.compile(r"(<!--\s*no-run:[^>]*-->\s*)?```python\n(.*?)```", flags=re.S)
-SLOW = {"output.md", "sem.md", "syntax.md"}  # about 5-10 s each on one core
+SLOW = {"output.md", "sem.md", "smooths.md", "syntax.md"}  # about 5-10 s each on one core
 
 
 def runnable_blocks(path: Path) -> list[str]:

@@ -87,12 +87,13 @@ def test_tidy_of_a_mixed_model_is_broom_mixeds_layout():
     ci = fit.confint(0.9)
     np.testing.assert_allclose(fixed.conf_low, ci["5 %"])
     pars = table[table.effect == "ran_pars"]
-    assert list(pars.term) == ["sd__(Intercept)", "sd__Days", "cor__(Intercept).Days",
+    # broom.mixed's order (its tests/testthat/test-lme4.R)
+    assert list(pars.term) == ["sd__(Intercept)", "cor__(Intercept).Days", "sd__Days",
                                "sd__Observation"]
     assert list(pars.group) == ["Subject"] * 3 + ["Residual"]
     vc = fit.varcorr()
-    np.testing.assert_allclose(pars.estimate.iloc[[0, 1, 3]], vc.sd.iloc[[0, 1, 3]])
-    assert pars.estimate.iloc[2] == pytest.approx(vc.correlation.iloc[2])
+    np.testing.assert_allclose(pars.estimate.iloc[[0, 2, 3]], vc.sd.iloc[[0, 1, 3]])
+    assert pars.estimate.iloc[1] == pytest.approx(vc.correlation.iloc[2])
     assert pars.estimate.iloc[3] == pytest.approx(fit.sigma)
     assert pars.conf_low.isna().all()
 
@@ -132,6 +133,8 @@ def test_glance_and_augment():
     assert row.AIC == pytest.approx(fit.aic) and row.BIC == pytest.approx(fit.bic)
     assert row.df_residual == 174 and row.nobs == 180
     assert row.sigma == pytest.approx(25.5918, rel=1e-3)
+    assert list(sleep_fit(True).glance().columns) == ["nobs", "sigma", "logLik", "AIC", "BIC",
+                                                      "REMLcrit", "df_residual"]
     data = semgalamm.load_dataset("sleepstudy")
     before = data.copy()
     augmented = fit.augment(data)
@@ -200,6 +203,7 @@ def test_summary_renders_html_tables():
     html = sleep_fit().summary()._repr_html_()
     assert html.count("<table") == 5  # statistics, residuals, random, fixed, correlation
     assert "<td>Subject</td>" in html and "251.4051" in html
+    assert "<p>Number of obs: 180, groups:  Subject, 18</p>" in html
     sem = semgalamm.cfa(HS, semgalamm.load_dataset("HolzingerSwineford1939"))
     sem_html = sem.summary(fit_measures=True)._repr_html_()
     assert "<b>Latent Variables:</b>" in sem_html and "<b>Variances:</b>" in sem_html

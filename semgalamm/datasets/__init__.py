@@ -43,6 +43,10 @@ DATASETS: dict[str, tuple[str, dict[str, list[str] | None]]] = {
              "(item fiber1, fiber2; Gaussian) and coronary heart disease (item chd; 0/1), with "
              "age, bus (1 = bus driver) and 0/1 columns chd, fiber, fiber2 marking the item.",
              {"item": ["chd", "fiber1", "fiber2"]}),
+    "cognition": ("Simulated cognitive tests of 200 people at 8 time points (galamm's cognition, "
+                  "its Gaussian domains 1 and 3: items 11-13 and 31-34), x the time-varying "
+                  "covariate; x and y rounded to 4 decimals.",
+                  {"domain": None, "item": None}),
 }
 
 

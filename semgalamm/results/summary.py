@@ -46,30 +46,37 @@ class SummaryText(str):
 
 @dataclass(frozen=True)
 class Section:
-    """One part of a summary: a title ("Random effects:"), lines of text, and a table with
-    its text as lme4 lays it out (``table_text``; the table's own to_string() when empty)."""
+    """One part of a summary: a title ("Random effects:"), lines of text, a table with its
+    text as lme4 lays it out (``table_text``; the table's own to_string() when empty), and
+    lines after the table (``notes``)."""
 
     title: str | None = None
     lines: tuple[str, ...] = ()
     table: pd.DataFrame | None = None
     table_text: str = ""
     html_index: bool = True
+    notes: tuple[str, ...] = ()
 
     def text(self) -> str:
         parts = ([self.title] if self.title else []) + list(self.lines)
         if self.table is not None:
             parts.append(self.table_text or self.table.to_string())
-        return "\n".join(parts)
+        return "\n".join(parts + list(self.notes))
 
     def html(self) -> str:
         parts = [f"<p><b>{html.escape(self.title)}</b></p>"] if self.title else []
         if self.lines:
-            parts.append("<p>" + "<br>".join(html.escape(line.strip()) for line in self.lines)
-                         + "</p>")
+            parts.append(_paragraph(self.lines))
         if self.table is not None:
             parts.append(self.table.to_html(index=self.html_index, na_rep="",
                                             float_format=_number, border=0))
+        if self.notes:
+            parts.append(_paragraph(self.notes))
         return "\n".join(parts)
+
+
+def _paragraph(lines: tuple[str, ...]) -> str:
+    return "<p>" + "<br>".join(html.escape(line.strip()) for line in lines) + "</p>"
 
 
 class FitSummary(SummaryText):
@@ -179,9 +186,9 @@ def summary_sections(fit: FitResult) -> list[Section]:
         counts = {b.group: b.n_levels for b in fit.design.blocks if not b.scalar}
         groups = ", ".join(f"{group}, {n}" for group, n in counts.items())
         table = random_effects_table(fit)
-        sections.append(Section("Random effects:", (), table, _left_table(table)
-                                + f"\nNumber of obs: {fit.nobs}, groups:  {groups}",
-                                html_index=False))
+        sections.append(Section("Random effects:", (), table, _left_table(table),
+                                html_index=False,
+                                notes=(f"Number of obs: {fit.nobs}, groups:  {groups}",)))
     else:
         sections.append(Section(None, (f"Number of obs: {fit.nobs}",)))
     if fit.design.dispersion_by is not None:

@@ -71,11 +71,11 @@ def _ran_pars(fit: FitResult) -> pd.DataFrame:
         if block.scalar:  # a smooth's penalized coefficients share one variance
             rows.append((name, "sd__(penalized)", sd[0]))
             continue
-        rows += [(name, f"sd__{term}", sd[i]) for i, term in enumerate(block.columns)]
-        for j in range(block.k):
-            for i in range(j + 1, block.k):
+        for i, term in enumerate(block.columns):  # broom.mixed's order: sd_i, then cor_ij
+            rows.append((name, f"sd__{term}", sd[i]))
+            for j in range(i + 1, block.k) if block.correlated else ():
                 corr = cov[i, j] / (sd[i] * sd[j]) if sd[i] * sd[j] > 0 else np.nan
-                rows.append((name, f"cor__{block.columns[j]}.{block.columns[i]}", corr))
+                rows.append((name, f"cor__{term}.{block.columns[j]}", corr))
     by = fit.design.dispersion_by
     for level, sd in zip(fit.design.dispersion_levels, fit._group_sigma()):
         rows.append(("Residual", f"sd__Observation[{by}={level}]" if by else "sd__Observation",
@@ -130,9 +130,10 @@ def tidy_fit(fit: FitResult, effects: str | Sequence[str] | None = None,
 
 def glance_fit(fit: FitResult) -> pd.DataFrame:
     """broom.mixed's glance(): one row with nobs, sigma, logLik, AIC, BIC, deviance (-2 logLik;
-    the REML criterion for REML fits) and df_residual (nobs - npar)."""
+    named REMLcrit for REML fits, as broom.mixed names it) and df_residual (nobs - npar)."""
     return pd.DataFrame([{"nobs": fit.nobs, "sigma": fit.sigma, "logLik": fit.loglik,
-                          "AIC": fit.aic, "BIC": fit.bic, "deviance": fit.deviance,
+                          "AIC": fit.aic, "BIC": fit.bic,
+                          "REMLcrit" if fit.laplace.reml else "deviance": fit.deviance,
                           "df_residual": fit.nobs - fit.npar}])
 
 
