@@ -102,3 +102,13 @@ def test_two_level_sem_has_a_cluster_per_level():
     nodes = shapes(source)
     levels = sorted({n.split("__")[0] for n in nodes})
     assert len(levels) == 2 and nodes[f"{levels[0]}__y1"] == "box"
+
+
+def test_multi_group_sem_has_a_cluster_per_group():
+    fit = semgalamm.cfa(HS, semgalamm.load_dataset("HolzingerSwineford1939"), group="school")
+    source = fit.path_diagram().source
+    assert source.count("subgraph cluster_") == 2
+    assert 'label="group Pasteur"' in source and 'label="group Grant-White"' in source
+    links = edges(source)
+    assert ("1__visual", "1__x1") in links and ("2__visual", "2__x1") in links
+

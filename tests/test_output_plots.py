@@ -67,3 +67,25 @@ def test_plot_errors_name_the_problem():
     with pytest.raises(SpecError, match="no random effects"):
         glm.plot_ranef()
     assert len(glm.plot_diagnostics().axes) == 2
+
+
+def test_caterpillar_plot_of_a_latent_with_many_levels():
+    fit = semgalamm.fit("""
+        climate =~ 1*item[c1] + item[c2] + item[c3]
+        ability =~ 1*item[a1] + item[a2]
+        climate ~ (1 | school)
+        ability ~ climate + (1 | school:pupil)
+        y ~ 0 + item
+    """, semgalamm.load_dataset("schoolclimate").query("item != 'a3'"))
+    fig = fit.plot_ranef("school:pupil")
+    ax = fig.axes[0]
+    assert ax.get_title() == "ability"
+    points = ax.collections[1].get_offsets()
+    assert len(points) == 300 and np.all(np.diff(points[:, 0]) >= 0)  # sorted modes
+    assert ax.get_yticklabels() == [] or not any(t.get_text() for t in ax.get_yticklabels())
+    assert ax.get_ylabel() == "school:pupil (300 levels, sorted)"
+    assert fig.get_size_inches()[1] == 10.0
+    school = fit.plot_ranef()  # the first grouping factor: school, 30 labelled levels
+    assert len([t for t in school.axes[0].get_yticklabels() if t.get_text()]) == 30
+    matplotlib.pyplot.close("all")
+

@@ -70,7 +70,9 @@ def sem_diagram(fit: SemFit, standardized: bool = False, residuals: bool = False
         block = block if isinstance(block, tuple) else (block,)
         prefix = "".join(f"{value}__" for value in block)
         with graph.subgraph(name=f"cluster_{prefix}") as cluster:
-            cluster.attr(label=", ".join(f"{key} {value}" for key, value in zip(keys, block)),
+            names = [fit.samples[value - 1].label if key == "group" else value
+                     for key, value in zip(keys, block)]
+            cluster.attr(label=", ".join(f"{key} {name}" for key, name in zip(keys, names)),
                          style="rounded", color="grey")
             _sem_block(cluster, rows, prefix, standardized, residuals, digits)
     return graph

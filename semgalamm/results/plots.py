@@ -23,6 +23,9 @@ if TYPE_CHECKING:
     from semgalamm.results.fit_result import FitResult
 
 
+MAX_LABELLED = 60  # more levels than this: no level names on the axis
+
+
 def _grouping(fit: FitResult, group: str | None):
     """The random block named ``group`` (default: the first that is not a smooth)."""
     blocks = [b for b in fit.design.blocks if not b.scalar]
@@ -79,7 +82,8 @@ def plot_diagnostics(fit: FitResult, group: str | None = None):
 def plot_ranef(fit: FitResult, group: str | None = None, level: float = 0.95):
     """Caterpillar plot of one grouping factor's random effects (default: the first), one
     panel per term: levels sorted by the first term's mode, a point at each conditional mode
-    and a line over mode +- z sd (z the normal quantile of ``level``). Returns the Figure."""
+    and a line over mode +- z sd (z the normal quantile of ``level``); levels are named on
+    the axis up to MAX_LABELLED of them. Returns the Figure."""
     level = check_level(level)
     plt = pyplot("plot_ranef()")
     table = ranef_table(fit)
@@ -95,8 +99,9 @@ def plot_ranef(fit: FitResult, group: str | None = None, level: float = 0.95):
     first = rows[rows.term == terms[0]]
     order = list(first.sort_values("estimate").level)
     z = norm.ppf(0.5 + level / 2)
-    fig, axes = plt.subplots(1, len(terms), figsize=(4 * len(terms), 0.6 + 0.2 * len(order)),
-                             sharey=True, squeeze=False)
+    labelled = len(order) <= MAX_LABELLED
+    fig, axes = plt.subplots(1, len(terms), squeeze=False, sharey=True,
+                             figsize=(4 * len(terms), min(1.0 + 0.2 * len(order), 10.0)))
     for ax, term in zip(axes[0], terms):
         part = rows[rows.term == term].set_index("level").loc[order]
         position = np.arange(len(order))
@@ -105,8 +110,11 @@ def plot_ranef(fit: FitResult, group: str | None = None, level: float = 0.95):
         ax.scatter(part.estimate, position, s=14, zorder=3)
         ax.axvline(0.0, color="grey", lw=1, ls=":")
         ax.set_title(term)
-        ax.set_yticks(position, order)
-    axes[0][0].set_ylabel(name)
+        if labelled:
+            ax.set_yticks(position, order)
+        else:
+            ax.set_yticks([])
+    axes[0][0].set_ylabel(name if labelled else f"{name} ({len(order)} levels, sorted)")
     fig.suptitle(f"Random effects of {name} with {100 * level:g}% intervals")
     fig.tight_layout()
     return fig
