@@ -39,7 +39,8 @@ class FitResult:
     aic, bic, nobs, npar, converged, is_singular, sigma, fixef, fixef_se, theta, loadings,
     structural. Methods compute on request: vcov(), confint(level), varcorr(), ranef(),
     residual_sd(), loading_estimates(), fitted(), residuals(type), smooths(), smooth(term),
-    plot_smooth(term), predict(newdata), summary() (docs/results.md).
+    plot_smooth(term), predict(newdata), summary(), tidy(), glance(), augment(data),
+    plot_diagnostics(), plot_ranef(), path_diagram() (docs/results.md, docs/output.md).
     """
 
     model: str
