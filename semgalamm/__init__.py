@@ -19,6 +19,7 @@ from semgalamm.errors import (
     UnsupportedError,
 )
 from semgalamm.inference.bootstrap import bootstrap
+from semgalamm.inference.bootstrap import bootstrap
 from semgalamm.results.anova import anova
 from semgalamm.results.fit_result import FitResult
 from semgalamm.results.sem_result import SemFit
@@ -29,6 +30,7 @@ __all__ = [
     "sem",
     "growth",
     "anova",
+    "bootstrap",
     "bootstrap",
     "load_dataset",
     "FitResult",

@@ -217,12 +217,24 @@ class FitResult:
             "lhs", "op", "rhs", "estimate", "se", "z value", "Pr(>|z|)", "free", "label"]),
             "structural")
 
-    def confint(self, level: float = 0.95) -> pd.DataFrame:
-        """Wald confidence intervals of the fixed effects, free loadings and free regressions
-        among latents (``lhs~rhs``); ``level`` is a proportion (0.95, not 95)."""
+    def confint(self, level: float = 0.95, method: str = "wald", parm=None,
+                **boot_options) -> pd.DataFrame:
+        """Confidence intervals; ``level`` is a proportion (0.95, not 95).
+
+        ``method="wald"``: the fixed effects, free loadings and free regressions among latents
+        (``lhs~rhs``), columns estimate and the two bounds. ``"profile"`` (lme4's profile
+        intervals) and ``"boot"`` (percentile intervals of semgalamm.bootstrap; options n=,
+        seed=, executor=, progress=, boot_type="percentile"|"basic") cover also the SDs and
+        correlations of the random effects and sigma, columns the two bounds and the
+        estimate. ``parm``: a name or list of names (default all). See
+        semgalamm.inference.confint."""
         from scipy.stats import norm
 
         level = check_level(level)
+        if method != "wald" or parm is not None or boot_options:
+            from semgalamm.inference.confint import confint
+
+            return confint(self, level, method, parm, **boot_options)
         cov = self._covariance
         names = list(cov.index)
         estimate = np.concatenate([self.state.beta, self.state.lam])
@@ -302,6 +314,14 @@ class FitResult:
             "family": names, "response": d.y / d.trials, "fitted": self.fitted(),
             "linear_predictor": self.linear_predictor(), "pearson": self.residuals("pearson"),
         }, index=self.rows)
+
+    def simulate(self, n: int = 1, seed=None, conditional: bool = False) -> pd.DataFrame:
+        """lme4's simulate(): ``n`` new responses (columns sim_1, ...) indexed like the data,
+        random effects drawn anew (or kept at their modes: ``conditional=True``); see
+        semgalamm.inference.simulate."""
+        from semgalamm.inference.simulate import simulate
+
+        return simulate(self, n, seed, conditional)
 
     def simulate(self, n: int = 1, seed=None, conditional: bool = False) -> pd.DataFrame:
         """lme4's simulate(): ``n`` new responses (columns sim_1, ...) indexed like the data,
