@@ -67,6 +67,8 @@ def test_plot_errors_name_the_problem():
     with pytest.raises(SpecError, match="no random effects"):
         glm.plot_ranef()
     assert len(glm.plot_diagnostics().axes) == 2
+    with pytest.raises(SpecError, match="no groups to plot the residuals by"):
+        glm.plot_diagnostics(group="herd")
 
 
 def test_caterpillar_plot_of_a_latent_with_many_levels():

@@ -100,13 +100,15 @@ def test_tidy_of_a_mixed_model_is_broom_mixeds_layout():
 
 def test_tidy_of_a_glmm_has_wald_p_values_and_ran_vals():
     fit = cbpp_fit()
-    table = fit.tidy(effects=["fixed", "ran_vals"])
+    table = fit.tidy(effects=["fixed", "ran_vals"], conf_int=True)
     assert "level" in table.columns
     fixed = table[table.effect == "fixed"]
     assert fixed.p_value.iloc[1] == pytest.approx(0.001212, rel=2e-2)  # lme4: 0.001212
     vals = table[table.effect == "ran_vals"]
     assert len(vals) == 15 and set(vals.group) == {"herd"}
     np.testing.assert_allclose(vals.estimate, fit.ranef()["herd"]["(Intercept)"])
+    np.testing.assert_allclose(vals.conf_high - vals.estimate, 1.959964 * vals.std_error,
+                               rtol=1e-6)
 
 
 def test_tidy_of_a_galamm_has_loadings_and_regressions():

@@ -30,8 +30,8 @@ def _grouping(fit: FitResult, group: str | None):
     """The random block named ``group`` (default: the first that is not a smooth)."""
     blocks = [b for b in fit.design.blocks if not b.scalar]
     if not blocks:
-        raise SpecError("The model has no random effects, so there is nothing to show by "
-                        "group; plot_diagnostics(group=None) draws the first two panels only.")
+        raise SpecError("The model has no random effects, so there are no groups to plot "
+                        "the residuals by: call plot_diagnostics() without group=.")
     if group is None:
         return blocks[0]
     names = [b.group for b in blocks]
@@ -49,6 +49,7 @@ def plot_diagnostics(fit: FitResult, group: str | None = None):
     resid = fit.residuals("pearson")
     fitted = fit.fitted()
     has_groups = any(not b.scalar for b in fit.design.blocks)
+    block = _grouping(fit, group) if has_groups or group is not None else None
     fig, axes = plt.subplots(1, 3 if has_groups else 2, figsize=(13 if has_groups else 9, 4))
     ax = axes[0]
     ax.scatter(fitted, resid, s=8, alpha=0.6)
@@ -66,8 +67,7 @@ def plot_diagnostics(fit: FitResult, group: str | None = None):
     ax.set_xlabel("normal quantiles")
     ax.set_ylabel("ordered Pearson residuals")
     ax.set_title("Normal Q-Q")
-    if has_groups:
-        block = _grouping(fit, group)
+    if block is not None:
         ax = axes[2]
         ax.scatter(resid, block.index, s=8, alpha=0.6)
         ax.set_yticks(np.arange(block.n_levels), [str(v) for v in block.levels])

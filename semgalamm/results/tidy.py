@@ -103,7 +103,8 @@ def tidy_fit(fit: FitResult, effects: str | Sequence[str] | None = None,
     """broom.mixed's tidy(): one row per estimate, ``effect``, ``group``, ``term``,
     ``estimate``, ``std_error``, ``statistic`` (estimate / std_error), ``p_value`` (Wald,
     normal), with ``conf_int`` Wald intervals ``conf_low``, ``conf_high`` (none for ran_pars,
-    as broom.mixed's Wald method); "ran_vals" rows add a ``level`` column."""
+    as broom.mixed's Wald method; mode +- z conditional SD for ran_vals); "ran_vals" rows add
+    a ``level`` column."""
     chosen = _effects(fit, effects)
     build = {"fixed": _fixed, "ran_pars": _ran_pars, "loading": _loadings,
              "regression": _regressions,
@@ -121,7 +122,7 @@ def tidy_fit(fit: FitResult, effects: str | Sequence[str] | None = None,
     if conf_int:
         level = check_level(conf_level, "conf_level")
         z = norm.ppf(0.5 + level / 2)
-        wald = frame.effect.isin(["fixed", "loading", "regression"])
+        wald = frame.effect.isin(["fixed", "ran_vals", "loading", "regression"])
         frame["conf_low"] = np.where(wald, frame.estimate - z * frame.std_error, np.nan)
         frame["conf_high"] = np.where(wald, frame.estimate + z * frame.std_error, np.nan)
         columns += ["conf_low", "conf_high"]
