@@ -19,7 +19,6 @@ from semgalamm.errors import (
     UnsupportedError,
 )
 from semgalamm.inference.bootstrap import bootstrap
-from semgalamm.inference.bootstrap import bootstrap
 from semgalamm.results.anova import anova
 from semgalamm.results.fit_result import FitResult
 from semgalamm.results.sem_result import SemFit
@@ -30,7 +29,6 @@ __all__ = [
     "sem",
     "growth",
     "anova",
-    "bootstrap",
     "bootstrap",
     "load_dataset",
     "FitResult",

@@ -323,22 +323,6 @@ class FitResult:
 
         return simulate(self, n, seed, conditional)
 
-    def simulate(self, n: int = 1, seed=None, conditional: bool = False) -> pd.DataFrame:
-        """lme4's simulate(): ``n`` new responses (columns sim_1, ...) indexed like the data,
-        random effects drawn anew (or kept at their modes: ``conditional=True``); see
-        semgalamm.inference.simulate."""
-        from semgalamm.inference.simulate import simulate
-
-        return simulate(self, n, seed, conditional)
-
-    def simulate(self, n: int = 1, seed=None, conditional: bool = False) -> pd.DataFrame:
-        """lme4's simulate(): ``n`` new responses (columns sim_1, ...) indexed like the data,
-        random effects drawn anew (or kept at their modes: ``conditional=True``); see
-        semgalamm.inference.simulate."""
-        from semgalamm.inference.simulate import simulate
-
-        return simulate(self, n, seed, conditional)
-
     def residuals(self, type: str = "response", scaled: bool = False) -> np.ndarray:
         """R's residuals(fit, type=): "response" (y - mu, binomial on the proportion scale),
         "pearson", "deviance" or "working"; ``scaled=True`` divides Gaussian rows by their
