@@ -30,7 +30,7 @@ from semgalamm.errors import (
     SpecError,
     UnsupportedError,
 )
-from semgalamm.families import FAMILIES
+from semgalamm.families import get_family, is_family
 from semgalamm.laplace.model import LaplaceModel
 from semgalamm.optimize import OptResult, minimize_deviance
 from semgalamm.results.fit_result import FitResult
@@ -185,8 +185,7 @@ def _is_glm(syntax: ModelSyntax, family: FamilyArg, weights: object) -> bool:
     statements = syntax.statements
     single = len(statements) == 1 and isinstance(statements[0], Regression) and all(
         isinstance(t, (FixedTerm, Intercept)) for t in statements[0].terms)
-    non_gaussian = isinstance(family, str) and family.strip().lower() in FAMILIES and \
-        family.strip().lower() != "gaussian"
+    non_gaussian = is_family(family) and get_family(family).name != "gaussian"
     if single and (special or non_gaussian):
         return True
     if special:

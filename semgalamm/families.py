@@ -162,6 +162,10 @@ class Family:
         mu = y + 0.1 if self.name != "gamma" else np.asarray(y, dtype=float)
         return {"log": np.log, "identity": np.asarray, "inverse": np.reciprocal}[self.link](mu)
 
+    def cdf(self, x: FloatArray) -> FloatArray:
+        """F(x) of a cumulative link (binomial and ordinal families)."""
+        return np.exp(_CDF_LINKS[self.link].log_cdf(np.asarray(x, dtype=float)))
+
     def initial_threshold(self, cumulative: FloatArray) -> FloatArray:
         """Ordinal thresholds F^{-1}(P(y <= j)) at cumulative proportions (kept inside (0, 1)),
         the start of ordinal::clm."""
@@ -252,14 +256,28 @@ def is_family(name: object) -> bool:
 
 
 @dataclass(frozen=True)
+class ThresholdSet:
+    """The thresholds of one set of ordinal rows (an indicator level, or all ordinal rows):
+    ``key`` ("item[2]", "" for one set), the category labels (K of them) and the position of
+    the first of the K - 1 thresholds in the family-parameter vector."""
+
+    key: str
+    categories: tuple[str, ...]
+    first: int
+
+
+@dataclass(frozen=True)
 class FamilyParameters:
     """The family parameters of a design beyond Gaussian residual SDs: ``names`` and ``start``
     of the parameter vector, and ``index`` (n, 2): the position in it of each row's psi_0 and
-    psi_1 (-1 = unused)."""
+    psi_1 (-1 = unused). Ordinal rows: ``sets`` and each row's set ``row_set`` (-1 for rows
+    of other families)."""
 
     names: tuple[str, ...]
     start: FloatArray
     index: IntArray
+    sets: tuple[ThresholdSet, ...] = ()
+    row_set: IntArray | None = None
 
     def gather(self, values: FloatArray) -> FloatArray:
         """psi (n, 2) from the parameter vector (0 where unused)."""
@@ -320,6 +338,10 @@ class RowFamilies:
         """R's ``glm()`` start, ``g(mustart)`` (``Family.initial_predictor``): close to the
         data on every scale, so that IRLS from it never overflows."""
         return self._by_family("initial_predictor", np.asarray(y, dtype=float), trials)
+
+    def cdf(self, x: FloatArray) -> FloatArray:
+        """F(x) of a cumulative link (binomial and ordinal families)."""
+        return np.exp(_CDF_LINKS[self.link].log_cdf(np.asarray(x, dtype=float)))
 
     def initial_threshold(self, cumulative: FloatArray) -> FloatArray:
         """Ordinal thresholds F^{-1}(P(y <= j)) at cumulative proportions (kept inside (0, 1)),

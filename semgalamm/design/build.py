@@ -39,7 +39,13 @@ from semgalamm.design.row_families import ordinal_response, with_family_paramete
 from semgalamm.design.smooth_terms import build_smooths, smooth_columns
 from semgalamm.errors import DataError, SpecError, UnsupportedError, nearest
 from semgalamm.families import RowFamilies
-from semgalamm.spec.model_spec import LoadingSpec, ModelSpec, RandomSpec, ResidualGroups
+from semgalamm.spec.model_spec import (
+    FixedPart,
+    LoadingSpec,
+    ModelSpec,
+    RandomSpec,
+    ResidualGroups,
+)
 from semgalamm.syntax.nodes import BinaryOp, Expr, Name, Number, Paren
 
 _ARITHMETIC = {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide}
@@ -140,8 +146,9 @@ def build_design(spec: ModelSpec, data: pd.DataFrame, families: RowFamilies,
     families = with_family_parameters(families, y, None if ordinal is None else ordinal[2])
     offset = _offsets(spec, frame)
     X_parts, names, fixed_latent = [], [], []
+    intercept = not families.mask("ordinal").all()  # ordinal rows: thresholds carry it
     for part in spec.fixed:
-        matrix, columns = _model_matrix(part.formula, frame)
+        matrix, columns = _fixed_part(part, frame, None, intercept)
         prefix = f"{part.latent}:" if part.latent else ""
         X_parts.append(matrix)
         names += [prefix + c for c in columns]
@@ -151,10 +158,6 @@ def build_design(spec: ModelSpec, data: pd.DataFrame, families: RowFamilies,
     X0 = np.hstack([*X_parts, smooths.X]) if X_parts or smooths.names else np.zeros((n, 0))
     names += smooths.names
     fixed_latent += smooths.fixed_latent
-    if families.mask("ordinal").all() and "(Intercept)" in names:  # thresholds carry it
-        keep = [j for j, name in enumerate(names) if name != "(Intercept)"]
-        X0, names, fixed_latent = X0[:, keep], [names[j] for j in keep], \
-            [fixed_latent[j] for j in keep]
     loadings = _loading_map(spec, frame) if spec.latents else None
     dispersion_group, dispersion_levels = _dispersion_groups(spec.residual, frame, families)
     design = Design(
@@ -317,16 +320,29 @@ def _r_interaction_order(names: list[str], variables: list[str]) -> list[str]:
     return [":".join(sorted(n.split(":"), key=position)) if ":" in n else n for n in names]
 
 
-def new_rows(spec: ModelSpec, frame: pd.DataFrame, newdata: pd.DataFrame
-             ) -> tuple[np.ndarray, LoadingMap | None, pd.DataFrame]:
+def _fixed_part(part: FixedPart, frame: pd.DataFrame, newdata: pd.DataFrame | None,
+                intercept: bool) -> tuple[np.ndarray, list[str]]:
+    """The columns of one fixed part; without "(Intercept)" when ``intercept`` is False (a
+    model of ordinal rows, whose thresholds carry it: R's ordinal::clmm drops the column from
+    the model matrix, keeping the contrasts of the other terms)."""
+    matrix, columns = _model_matrix(part.formula, frame, newdata)
+    if intercept or part.latent is not None or "(Intercept)" not in columns:
+        return matrix, columns
+    keep = [j for j, name in enumerate(columns) if name != "(Intercept)"]
+    return matrix[:, keep], [columns[j] for j in keep]
+
+
+def new_rows(spec: ModelSpec, frame: pd.DataFrame, newdata: pd.DataFrame,
+             intercept: bool = True) -> tuple[np.ndarray, LoadingMap | None, pd.DataFrame]:
     """The parametric fixed columns and the loading map at ``newdata``, coded as the fitted
-    ``frame`` (same factor levels and contrasts), and ``newdata`` so coded."""
+    ``frame`` (same factor levels and contrasts), and ``newdata`` so coded; ``intercept``:
+    whether the fit has the intercept column (not for ordinal rows)."""
     newdata = check_frame(newdata).copy()
     for column in frame.columns:
         if column in newdata.columns and isinstance(frame[column].dtype, pd.CategoricalDtype):
             newdata[column] = pd.Categorical(newdata[column],
                                              categories=frame[column].cat.categories)
-    parts = [_model_matrix(part.formula, frame, newdata)[0] for part in spec.fixed]
+    parts = [_fixed_part(part, frame, newdata, intercept)[0] for part in spec.fixed]
     X = np.hstack(parts) if parts else np.zeros((newdata.shape[0], 0))
     loadings = _loading_map(spec, frame, newdata) if spec.latents else None
     return X, loadings, newdata

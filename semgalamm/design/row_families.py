@@ -24,6 +24,7 @@ from semgalamm.families import (
     Family,
     FamilyParameters,
     RowFamilies,
+    ThresholdSet,
     get_family,
     is_family,
 )
@@ -193,7 +194,7 @@ def ordinal_response(
                 "ordinal need numbers: code the categories as integer scores.")
         y[~ordinal] = column.to_numpy(dtype=float)[~ordinal]
     sets: list[tuple[str, tuple[str, ...]]] = [("", ())] * n
-    keys = _threshold_set_keys(families, spec, frame)
+    keys = threshold_set_keys(families, spec, frame)
     for key in dict.fromkeys(keys[ordinal]):
         in_set = ordinal & (keys == key)
         values = column[in_set]
@@ -226,7 +227,7 @@ def ordinal_response(
     return y, trials, sets
 
 
-def _threshold_set_keys(families: RowFamilies, spec: ModelSpec, frame: pd.DataFrame
+def threshold_set_keys(families: RowFamilies, spec: ModelSpec, frame: pd.DataFrame
                         ) -> np.ndarray:
     """The label of each row's threshold set: the indicator levels ("item[2]"), prefixed by
     the family when several ordinal families are present; "" for one set."""
@@ -280,6 +281,8 @@ def with_family_parameters(
             index[rows, 0] = len(names)
             names.append(family.parameter + suffix)
             start.append(float(value))
+    sets: list[ThresholdSet] = []
+    row_set = np.full(n, -1, dtype=np.intp)
     if threshold_sets is not None:
         keys = [s[0] for s in threshold_sets]
         ordinal = families.mask("ordinal")
@@ -297,6 +300,10 @@ def with_family_parameters(
             rows = np.flatnonzero(in_set)
             index[rows, 0] = np.where(codes > 0, first + codes - 1, -1)
             index[rows, 1] = np.where(codes < len(labels) - 1, first + codes, -1)
+            row_set[rows] = len(sets)
+            sets.append(ThresholdSet(key, labels, first))
     if not names:
         return families
-    return replace(families, parameters=FamilyParameters(tuple(names), np.array(start), index))
+    return replace(families, parameters=FamilyParameters(
+        tuple(names), np.array(start), index, tuple(sets), row_set))
+

@@ -109,8 +109,18 @@ def r_format(values, digits: int = 4) -> list[str]:
     return ["" if not np.isfinite(v) else f"{v:.{decimals}f}" for v in values]
 
 
+P_COLUMNS = ("Pr(>|z|)", "Pr(>|t|)")
+
+
 def _table(frame: pd.DataFrame, digits: int = 4) -> str:
-    return frame.to_string(float_format=lambda v: _number(v, digits), na_rep="")
+    """The table's text; p-values below R's 2.2e-16 (the double precision machine epsilon)
+    print as "<2e-16", as R's format.pval."""
+    shown = frame.copy()
+    for column in P_COLUMNS:
+        if column in shown:
+            shown[column] = ["" if not np.isfinite(p) else "<2e-16" if p < 2.2e-16
+                             else _number(p, digits) for p in shown[column]]
+    return shown.to_string(float_format=lambda v: _number(v, digits), na_rep="")
 
 
 def _section(title: str, frame: pd.DataFrame, digits: int = 4) -> Section:
@@ -195,6 +205,9 @@ def summary_sections(fit: FitResult) -> list[Section]:
         sections.append(_section(f"Residual standard deviation by {fit.design.dispersion_by}:",
                                  fit.residual_sd().drop(columns="rows")))
     sections.append(_section("Fixed effects:", coefficient_table(fit)))
+    from semgalamm.results.ordinal import family_parameter_sections
+
+    sections += [_section(title, table) for title, table in family_parameter_sections(fit)]
     correlation = fixef_correlation_table(fit)
     if correlation is not None:
         sections.append(Section("Correlation of Fixed Effects:", (), correlation,
@@ -296,6 +309,7 @@ def fixef_correlation_table(fit: FitResult) -> pd.DataFrame | None:
     cov = fit.vcov().loc[names, names].to_numpy()
     sd = np.sqrt(np.diag(cov))
     corr = cov / np.outer(sd, sd)
-    cells = [[f"{corr[i, j]:.3f}" if j < i else "" for j in range(len(names) - 1)]
+    cells = [[f"{round(corr[i, j], 3) + 0.0:.3f}" if j < i else ""  # + 0.0: no "-0.000"
+              for j in range(len(names) - 1)]
              for i in range(1, len(names))]
     return pd.DataFrame(cells, index=names[1:], columns=[abbreviate(n) for n in names[:-1]])
