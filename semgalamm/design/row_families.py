@@ -217,7 +217,8 @@ def ordinal_response(
         if len(categories) < 2:
             where = f" in the rows of {key}" if key else ""
             raise DataError(
-                f"The ordinal response '{name}' has one category ({categories[0]!r}){where} "
+                f"The ordinal response '{name}' has one category "
+                f"({_category_label(categories[0])}){where} "
                 f"(rows {_labels(rows, in_set)}): an ordinal model needs at least 2.")
         labels = tuple(_category_label(c) for c in categories)
         y[in_set] = codes
@@ -244,7 +245,7 @@ def threshold_set_keys(families: RowFamilies, spec: ModelSpec, frame: pd.DataFra
 
 
 def _category_label(value: object) -> str:
-    if isinstance(value, float) and value.is_integer():
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
         return str(int(value))
     return str(value)
 
