@@ -69,6 +69,14 @@ out$sleepstudy <- list(
   profile = profile_table(fm)
 )
 
+# ---- sleepstudy: random intercept only (docs/inference.md) -------------------
+fi <- lmer(Reaction ~ Days + (1 | Subject), sleep, REML = FALSE)
+out$sleepstudy_intercept <- list(
+  model = "Reaction ~ Days + (1 | Subject)",
+  logLik = as.numeric(logLik(fi)),
+  profile = profile_table(fi)
+)
+
 # ---- Penicillin: crossed random intercepts ----------------------------------
 fp <- lmer(diameter ~ 1 + (1 | plate) + (1 | sample), penicillin, REML = FALSE)
 out$penicillin <- list(
