@@ -16,7 +16,7 @@ import pytest
 import semgalamm
 from semgalamm.errors import SpecError
 from semgalamm.results.conditional_variance import conditional_covariances, ranef_table
-from semgalamm.results.summary import abbreviate
+from semgalamm.results.summary import _table, abbreviate, fixef_correlation_table
 
 FIXTURES = Path(__file__).parent / "fixtures"
 HS = "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nspeed =~ x7 + x8 + x9"
@@ -235,3 +235,20 @@ def test_anova_rows_are_named_by_the_callers_variables_and_print_in_full():
     inline = semgalamm.anova(fm1, semgalamm.fit("Reaction ~ Days + (1 | Subject)",
                                                 semgalamm.load_dataset("sleepstudy")))
     assert list(inline.index) == ["Reaction ~ Days + (1 | Subject)", "fm1"]
+
+
+@pytest.mark.slow
+def test_summary_prints_tiny_p_values_and_zero_correlations_as_r():
+    assert _table(pd.DataFrame({"Pr(>|z|)": [1e-20, 0.0123]})).split() == \
+        ["Pr(>|z|)", "0", "<2e-16", "1", "0.0123"]  # R's format.pval below 2.2e-16
+    fit = semgalamm.fit("""
+        climate =~ 1*item[c1] + item[c2] + item[c3]
+        ability =~ 1*item[a1] + item[a2] + item[a3]
+        climate ~ (1 | school)
+        ability ~ climate + s(age) + (1 | school:pupil)
+        y ~ 0 + item
+    """, semgalamm.load_dataset("schoolclimate"),
+        family={"item": {"a3": "binomial"}, "default": "gaussian"})
+    correlation = fixef_correlation_table(fit)
+    assert correlation.loc["s(age):abilityFx1", "itemc1"] == "0.000"  # -5e-10, shown as R
+    assert "<2e-16" in str(fit.summary()).split("Fixed effects:")[1]
