@@ -228,11 +228,6 @@ def summary_sections(fit: FitResult) -> list[Section]:
     return sections
 
 
-def format_summary(fit: FitResult) -> str:
-    """The summary as plain text."""
-    return str(FitSummary(fit))
-
-
 def random_effects_table(fit: FitResult) -> pd.DataFrame:
     """lme4's VarCorr print: one row per random-effect term, each random block its own group
     (a factor's second block named "Subject.1" as lme4 names it), correlations in the
