@@ -279,7 +279,7 @@ def test_summary_groups_labels_constraints_and_html() -> None:
     assert "    v3 - (0.9)" in text
     assert "   .x3        (v3)    0.900       NA" in text
     page = summary._repr_html_()
-    assert page.startswith("<pre>") and page.endswith("</pre>")
+    assert page.startswith('<div class="semgalamm-summary">') and page.count("<table") >= 4
     assert "P(&gt;|z|)" in page and "P(>|z|)" not in page
 
     fiml = str(fitted("hs_fiml").summary())
