@@ -37,9 +37,9 @@ class FitResult:
 
     Properties (no parentheses) hold numbers, flags and named estimates: loglik, deviance,
     aic, bic, nobs, npar, converged, is_singular, sigma, fixef, fixef_se, theta, loadings,
-    structural. Methods compute on request: vcov(), confint(level), varcorr(), ranef(),
+    structural. Methods compute on request: vcov(), confint(level, method), varcorr(), ranef(),
     residual_sd(), loading_estimates(), fitted(), residuals(type), smooths(), smooth(term),
-    plot_smooth(term), predict(newdata), summary(), tidy(), glance(), augment(data),
+    plot_smooth(term), predict(newdata), simulate(n), summary(), tidy(), glance(), augment(data),
     plot_diagnostics(), plot_ranef(), path_diagram() (docs/results.md, docs/output.md).
     """
 
