@@ -104,8 +104,10 @@ def html_summary(fit: SemFit, measures: pd.Series | None, standardized: bool) ->
                                                      "~~cov"))
     columns = {"est": "Estimate", "se": "Std.Err", "z": "z-value", "pvalue": "P(>|z|)"}
     if standardized:
-        table["Std.lv"] = fit.standardized_solution(type="std.lv")["est_std"]
-        table["Std.all"] = fit.standardized_solution(type="std.all")["est_std"]
+        from semgalamm.results.tidy import standardized_estimates
+
+        table["Std.lv"] = standardized_estimates(fit, table, "std.lv")
+        table["Std.all"] = standardized_estimates(fit, table, "std.all")
         columns.update({"Std.lv": "Std.lv", "Std.all": "Std.all"})
     keys = [key for key in ("group", "level") if key in table]
     for block, rows in (table.groupby(keys, sort=False) if keys else [((), table)]):

@@ -199,12 +199,18 @@ def tidy_sem(fit: SemFit, conf_int: bool = False, conf_level: float = 0.95) -> p
     if conf_int:
         frame["conf_low"] = table.ci_lower
         frame["conf_high"] = table.ci_upper
-    keys = [key for key in ("lhs", "op", "rhs", "group", "level") if key in table]
     for kind in ("std.lv", "std.all", "std.nox"):
-        std = fit.standardized_solution(type=kind)[keys + ["est_std"]]
-        merged = table[keys].merge(std.drop_duplicates(keys), on=keys, how="left")
-        frame[kind.replace(".", "_")] = merged["est_std"].to_numpy()
+        frame[kind.replace(".", "_")] = standardized_estimates(fit, table, kind)
     return frame
+
+
+def standardized_estimates(fit: SemFit, table: pd.DataFrame, kind: str) -> np.ndarray:
+    """The standardized estimate (``kind`` "std.lv", "std.all" or "std.nox") of every row of
+    ``table`` (parameter_estimates()), matched by lhs, op, rhs, group and level."""
+    keys = [key for key in ("lhs", "op", "rhs", "group", "level") if key in table]
+    std = fit.standardized_solution(type=kind)[keys + ["est_std"]]
+    merged = table[keys].merge(std.drop_duplicates(keys), on=keys, how="left")
+    return merged["est_std"].to_numpy()
 
 
 def glance_sem(fit: SemFit) -> pd.DataFrame:
