@@ -91,3 +91,16 @@ def test_percentile_and_basic_intervals():
     assert t.std() == pytest.approx(sleep_fit().fixef_se["Days"], rel=0.45)
     with pytest.raises(SpecError, match="Did you mean 'basic'"):
         result.intervals(method="basics")
+
+
+def test_confint_boot_is_the_bootstrap_percentile_interval():
+    """confint(method="boot") has the profile's rows and the bootstrap's percentile bounds
+    for the same seed."""
+    fit = sleep_fit()
+    with ThreadPoolExecutor(2) as threads:
+        table = fit.confint(0.9, method="boot", n=12, seed=8, executor=threads, progress=False)
+        direct = bootstrap(fit, 12, seed=8, executor=threads, progress=False).intervals(0.9)
+    pd.testing.assert_frame_equal(table, direct)
+    assert list(table.index) == ["sd_(Intercept)|Subject", "sigma", "(Intercept)", "Days"]
+    with pytest.raises(SpecError, match="options of method='boot'"):
+        fit.confint(method="profile", n=10)

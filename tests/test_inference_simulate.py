@@ -123,3 +123,14 @@ def test_seeds_reproduce_and_bad_n_is_refused():
     assert not a.equals(fit.simulate(3, seed=12))
     with pytest.raises(SpecError, match="whole number >= 1"):
         fit.simulate(0)
+
+
+def test_prior_weights_scale_the_residual_variance():
+    """Gaussian rows with prior weight w have residual variance sigma^2 / w (lme4)."""
+    sleep = semgalamm.load_dataset("sleepstudy")
+    weights = np.where(sleep["Days"].to_numpy() < 5, 1.0, 4.0)
+    fit = semgalamm.fit("Reaction ~ Days + (1 | Subject)", sleep, weights=weights)
+    draws = fit.simulate(N_DRAWS, seed=9, conditional=True).to_numpy()
+    variance = draws.var(axis=1)
+    assert np.mean(variance[weights == 1]) == pytest.approx(fit.sigma**2, rel=0.03)
+    assert np.mean(variance[weights == 4]) == pytest.approx(fit.sigma**2 / 4, rel=0.03)
