@@ -32,7 +32,7 @@ from semgalamm.errors import (
 )
 from semgalamm.families import get_family, is_family
 from semgalamm.laplace.model import LaplaceModel
-from semgalamm.optimize import OptResult, minimize_deviance
+from semgalamm.optimize import OptResult, minimize_deviance, single_threaded_blas
 from semgalamm.results.fit_result import FitResult
 from semgalamm.results.sem_result import SemFit
 from semgalamm.spec.build import build_spec, residual_groups
@@ -148,8 +148,9 @@ def _minimize(laplace: LaplaceModel, x0, verbose: bool) -> OptResult:
         return OptResult(x0, deviance, 1, bool(np.isfinite(deviance)),
                          "closed form (no parameters to optimize)",
                          time.perf_counter() - started)
-    return minimize_deviance(laplace.deviance, x0, laplace.layout, verbose=verbose,
-                             scale=laplace.scale, gradient=laplace.exact_gradient)
+    with single_threaded_blas():
+        return minimize_deviance(laplace.deviance, x0, laplace.layout, verbose=verbose,
+                                 scale=laplace.scale, gradient=laplace.exact_gradient)
 
 
 def is_wide(syntax: ModelSyntax) -> bool:

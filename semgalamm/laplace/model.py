@@ -26,7 +26,11 @@ from semgalamm.laplace.objective import (
     RowAdjoints,
 )
 from semgalamm.laplace.selected_inverse import DENSE_LIMIT, HAS_NUMBA
-from semgalamm.optimize import ParameterLayout, gradient_difference_hessian
+from semgalamm.optimize import (
+    ParameterLayout,
+    gradient_difference_hessian,
+    single_threaded_blas,
+)
 
 FloatArray = NDArray[np.float64]
 
@@ -341,7 +345,8 @@ class LaplaceModel:
             def gradient(z: FloatArray) -> FloatArray:
                 return self.value_and_gradient(z)[1]
 
-        hessian = gradient_difference_hessian(gradient, full)
+        with single_threaded_blas():
+            hessian = gradient_difference_hessian(gradient, full)
         self.state(x)  # restore warm starts at the optimum
         names = list(d.fixed_names) + list(d.loadings.lambda_names if d.loadings else ())
         free = [i for i in range(full.size) if not self._at_bound(full, i)]

@@ -7,7 +7,8 @@ the pattern of L follows from the Takahashi recursion, column by column from the
     Z_jj = 1 / L_jj^2 - (1 / L_jj) sum_{k > j} L_kj Z_kj
 
 Every Z_ik it needs lies in the pattern of L (rows of column j form a clique of later
-columns), so the cost is sum_j |L_*j|^2 lookups: about one numeric factorization. The entries
+columns). Done by supernodes (columns sharing their rows below a dense diagonal block), the
+recursion is dense matrix algebra on each: about the cost of one numeric factorization. The entries
 of H^{-1} inside the clique of every row of A (``RowCliqueInverse``) are gathered from it.
 
 The recursion is compiled with numba (the ``fast`` extra). Without numba, H^{-1} is formed
@@ -36,47 +37,115 @@ IntArray = NDArray[np.intp]
 DENSE_LIMIT = 4000
 
 
-def _takahashi(indptr: IntArray, indices: IntArray, data: FloatArray) -> FloatArray:
-    """Z on the pattern of the lower CSC factor L (sorted rows, diagonal first)."""
-    q = indptr.size - 1
+def _supernodes(indptr: IntArray, indices: IntArray) -> IntArray:
+    """Starts of the supernodes of L (and q at the end): runs of columns j, j + 1, ... where
+    column j + 1 has the structure of column j without row j (a dense diagonal block above
+    rows shared by all its columns)."""
+    counts = np.diff(indptr)
+    q = counts.size
+    first_below = indices[np.minimum(indptr[:-1] + 1, indices.size - 1)]
+    joins = (counts[:-1] == counts[1:] + 1) & (counts[:-1] > 1) & \
+        (first_below[:-1] == np.arange(1, q))
+    return np.concatenate([[0], np.flatnonzero(~joins) + 1, [q]]).astype(np.int64)
+
+
+def _takahashi(indptr: IntArray, indices: IntArray, data: FloatArray,
+               supernodes: IntArray) -> FloatArray:
+    """Z on the pattern of the lower CSC factor L (sorted rows, diagonal first), one
+    supernode at a time from the last: with J its columns and R the rows below them,
+
+        Z_RJ = -Z_RR L_RJ L_JJ^{-1},    Z_JJ = L_JJ^{-T} L_JJ^{-1} - L_JJ^{-T} L_RJ' Z_RJ
+    """
     z = np.zeros_like(data)
-    for j in range(q - 1, -1, -1):
-        start, stop = indptr[j], indptr[j + 1]
-        ljj = data[start]
-        for a in range(start + 1, stop):
-            i = indices[a]
-            total = 0.0
-            for b in range(start + 1, stop):
-                k = indices[b]
-                col, row = (i, k) if i < k else (k, i)
-                lo, hi = indptr[col], indptr[col + 1]
-                while lo < hi:  # binary search for ``row`` in column ``col``
-                    mid = (lo + hi) // 2
-                    if indices[mid] < row:
-                        lo = mid + 1
-                    else:
-                        hi = mid
-                total += data[b] * z[lo]
-            z[a] = -total / ljj
-        off = 0.0
-        for a in range(start + 1, stop):
-            off += data[a] * z[a]
-        z[start] = 1.0 / (ljj * ljj) - off / ljj
+    for s in range(supernodes.size - 2, -1, -1):
+        j0, j1 = supernodes[s], supernodes[s + 1]
+        if j1 - j0 == 1:
+            _column(j0, indptr, indices, data, z)
+        else:
+            _supernode(j0, j1, indptr, indices, data, z)
     return z
+
+
+def _find(indptr: IntArray, indices: IntArray, row: int, col: int) -> int:
+    """Position of entry (row, col) of L: binary search in column col."""
+    lo, hi = indptr[col], indptr[col + 1]
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if indices[mid] < row:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+def _column(j: int, indptr: IntArray, indices: IntArray, data: FloatArray,
+            z: FloatArray) -> None:
+    """The recursion for one column: Z_ij = -(1 / L_jj) sum_k L_kj Z_ik, then Z_jj."""
+    start, stop = indptr[j], indptr[j + 1]
+    ljj = data[start]
+    for a in range(start + 1, stop):
+        i = indices[a]
+        total = 0.0
+        for b in range(start + 1, stop):
+            k = indices[b]
+            total += data[b] * z[_find(indptr, indices, max(i, k), min(i, k))]
+        z[a] = -total / ljj
+    off = 0.0
+    for a in range(start + 1, stop):
+        off += data[a] * z[a]
+    z[start] = 1.0 / (ljj * ljj) - off / ljj
+
+
+def _supernode(j0: int, j1: int, indptr: IntArray, indices: IntArray, data: FloatArray,
+               z: FloatArray) -> None:
+    """The recursion for the columns J = j0..j1-1 sharing the rows R below them, in dense
+    blocks: Z_RJ = -Z_RR L_RJ L_JJ^{-1}, Z_JJ = L_JJ^{-T} (L_JJ^{-1} - L_RJ' Z_RJ)."""
+    w = j1 - j0
+    r = indptr[j0 + 1] - indptr[j0] - w
+    rows = indices[indptr[j0] + w : indptr[j0 + 1]]
+    diag = np.zeros((w, w))
+    below = np.empty((r, w))
+    for t in range(w):
+        start = indptr[j0 + t]
+        for v in range(t, w):
+            diag[v, t] = data[start + v - t]
+        for a in range(r):
+            below[a, t] = data[start + w - t + a]
+    inverse = np.linalg.inv(diag)
+    z_jj = inverse.T @ inverse
+    z_rj = np.zeros((r, w))
+    if r > 0:
+        z_rr = np.empty((r, r))
+        for a in range(r):
+            z_rr[a, a] = z[indptr[rows[a]]]
+            for b in range(a + 1, r):
+                z_rr[a, b] = z_rr[b, a] = z[_find(indptr, indices, rows[b], rows[a])]
+        z_rj = -(z_rr @ below) @ inverse
+        z_jj -= inverse.T @ (below.T @ z_rj)
+    for t in range(w):
+        start = indptr[j0 + t]
+        for v in range(t, w):
+            z[start + v - t] = z_jj[v, t]
+        for a in range(r):
+            z[start + w - t + a] = z_rj[a, t]
 
 
 @cache
 def _compiled_takahashi():
+    """Compile the recursion (cached on disk by numba: compiled once per installation)."""
     import numba
 
+    global _find, _column, _supernode
+    _find, _column, _supernode = (numba.njit(cache=True)(f) for f in (_find, _column,
+                                                                      _supernode))
     return numba.njit(cache=True)(_takahashi)
 
 
 def selected_inverse(L: sp.csc_matrix) -> FloatArray:
     """Values of (L L')^{-1} on the pattern of L (L lower triangular CSC, sorted indices)."""
     if HAS_NUMBA:
-        return _compiled_takahashi()(L.indptr.astype(np.int64), L.indices.astype(np.int64),
-                                     L.data)
+        indptr, indices = L.indptr.astype(np.int64), L.indices.astype(np.int64)
+        return _compiled_takahashi()(indptr, indices, L.data, _supernodes(indptr, indices))
     q = L.shape[0]
     if q > DENSE_LIMIT:
         raise UnsupportedError(
