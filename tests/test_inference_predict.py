@@ -128,3 +128,14 @@ def test_loadings_in_predictions():
     expected = fit.fixef["item2"] + lam * np.array(b)
     np.testing.assert_allclose(fit.predict(new), expected, atol=1e-10)
     np.testing.assert_allclose(fit.predict(new, conditional=False), fit.fixef["item2"])
+
+
+def test_population_standard_errors_of_a_smooth_equal_mgcv():
+    """gamm4(y ~ s(x), REML = FALSE): predict(fit$gam, newdata, se.fit = TRUE), from mgcv's
+    posterior covariance Vp of the fixed and penalized coefficients."""
+    ref = reference("gamm4_smooth")
+    fit = semgalamm.fit(ref["model"], load_csv(ref["data"]))
+    table = fit.predict(pd.DataFrame(ref["newdata"]), conditional=False, type="link",
+                        se_fit=True)
+    np.testing.assert_allclose(table["fit"], ref["predict_new"], rtol=1e-6)
+    np.testing.assert_allclose(table["se_fit"], ref["se_new"], rtol=1e-6)

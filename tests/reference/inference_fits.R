@@ -16,6 +16,8 @@
 #   theta, beta           lme4's estimates (tests evaluate our predictions at them)
 #   residuals             residuals(fit, type = t) for response, pearson, deviance, working
 #   se_population         sqrt(diag(X vcov(fit) X')): the population-level link-scale SE
+#   gamm4_smooth          gamm4(y ~ s(x), REML = FALSE): predict(fit$gam, newdata,
+#                         se.fit = TRUE) (mgcv's Vp, the posterior covariance)
 #   profile               confint(fit, method = "profile", oldNames = FALSE): parameter,
 #                         lower, upper (SDs and correlations of random effects, sigma,
 #                         fixed effects)
@@ -119,6 +121,23 @@ out$cbpp_poisson <- list(
   residuals = residual_list(pm)
 )
 
-out$versions <- list(R = R.version.string, lme4 = as.character(packageVersion("lme4")))
+# ---- a smooth: gamm4 (ML), population predictions with se.fit ---------------
+suppressPackageStartupMessages(library(gamm4))
+smooth_data <- read.csv("tests/data/galamm_t_gamm4_s.csv")
+sm <- gamm4(y ~ s(x), data = smooth_data, REML = FALSE)
+smooth_new <- data.frame(x = c(0.05, 0.3, 0.5, 0.77, 0.95))
+smooth_pred <- predict(sm$gam, newdata = smooth_new, se.fit = TRUE)
+out$gamm4_smooth <- list(
+  model = "y ~ s(x)",
+  data = "galamm_t_gamm4_s.csv",
+  logLik = as.numeric(logLik(sm$mer)),
+  newdata = smooth_new,
+  predict_new = unname(as.numeric(smooth_pred$fit)),
+  se_new = unname(as.numeric(smooth_pred$se.fit))
+)
+
+out$versions <- list(R = R.version.string, lme4 = as.character(packageVersion("lme4")),
+                     gamm4 = as.character(packageVersion("gamm4")),
+                     mgcv = as.character(packageVersion("mgcv")))
 writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, pretty = TRUE),
            "tests/fixtures/inference.json")
