@@ -47,6 +47,14 @@ DATASETS: dict[str, tuple[str, dict[str, list[str] | None]]] = {
                   "its Gaussian domains 1 and 3: items 11-13 and 31-34), x the time-varying "
                   "covariate; x and y rounded to 4 decimals.",
                   {"domain": None, "item": None}),
+    "wine": ("Bitterness ratings (1-5, ordinal) of wine by 9 judges, 8 bottles each, at two "
+             "temperatures and two contact conditions (ordinal's wine; response the "
+             "continuous score).", {"temp": ["cold", "warm"], "contact": ["no", "yes"],
+                                    "bottle": None, "judge": None}),
+    "grouseticks": ("Ticks counted on 403 red grouse chicks in 118 broods, 63 locations, "
+                    "1995-1997, with the location's height (lme4's grouseticks; cHEIGHT "
+                    "centred).", {"BROOD": None, "YEAR": ["95", "96", "97"],
+                                  "LOCATION": None}),
 }
 
 
