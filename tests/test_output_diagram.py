@@ -112,3 +112,14 @@ def test_multi_group_sem_has_a_cluster_per_group():
     links = edges(source)
     assert ("1__visual", "1__x1") in links and ("2__visual", "2__x1") in links
 
+
+
+def test_missing_graphviz_names_the_extra(monkeypatch):
+    from semgalamm.results.checks import MissingDependencyError
+
+    fit = semgalamm.fit("Reaction ~ Days + (1 | Subject)", semgalamm.load_dataset("sleepstudy"))
+    monkeypatch.setitem(__import__("sys").modules, "graphviz", None)  # import fails
+    with pytest.raises(MissingDependencyError, match=r"pip install semgalamm\[diagram\]"):
+        fit.path_diagram()
+    with pytest.raises(ImportError):
+        fit.path_diagram()

@@ -130,8 +130,9 @@ def tidy_fit(fit: FitResult, effects: str | Sequence[str] | None = None,
 
 
 def glance_fit(fit: FitResult) -> pd.DataFrame:
-    """broom.mixed's glance(): one row with nobs, sigma, logLik, AIC, BIC, deviance (-2 logLik;
-    named REMLcrit for REML fits, as broom.mixed names it) and df_residual (nobs - npar)."""
+    """broom.mixed's glance(): one row with nobs, sigma (fit.sigma: nan without Gaussian
+    rows, where lme4 reports 1), logLik, AIC, BIC, deviance (-2 logLik; named REMLcrit for
+    REML fits, as broom.mixed names it) and df_residual (nobs - npar)."""
     return pd.DataFrame([{"nobs": fit.nobs, "sigma": fit.sigma, "logLik": fit.loglik,
                           "AIC": fit.aic, "BIC": fit.bic,
                           "REMLcrit" if fit.laplace.reml else "deviance": fit.deviance,
