@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import sys
 
 import pytest
 
@@ -118,7 +119,7 @@ def test_missing_graphviz_names_the_extra(monkeypatch):
     from semgalamm.results.checks import MissingDependencyError
 
     fit = semgalamm.fit("Reaction ~ Days + (1 | Subject)", semgalamm.load_dataset("sleepstudy"))
-    monkeypatch.setitem(__import__("sys").modules, "graphviz", None)  # import fails
+    monkeypatch.setitem(sys.modules, "graphviz", None)  # import fails
     with pytest.raises(MissingDependencyError, match=r"pip install semgalamm\[diagram\]"):
         fit.path_diagram()
     with pytest.raises(ImportError):
