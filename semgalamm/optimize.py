@@ -255,7 +255,7 @@ def minimize_deviance(
     if result.nit >= warmup and not result.success:
         x, lower, upper = precondition(x, _curvature_scales(
             coordinate_curvatures(value, x, float(result.fun), lower, upper)))
-    for _ in range(2):  # restart once from the optimum (lme4 restarts at a boundary)
+    for _ in range(2 if not result.success else 0):  # restart from where it stopped
         result = run(x, max_iter)
         moved = np.max(np.abs(result.x - x)) if result.nit > 0 else 0.0
         x = result.x
