@@ -13,7 +13,11 @@ galamm 0.3.0 is known to be wrong (mixed response families).
                              [--peers-only --store-peers]
 
 The engine timed is the `semgalamm` that Python imports: PYTHONPATH=<an exported commit>
-times that commit instead of the working tree.
+times that commit instead of the working tree, e.g.
+
+    git archive HEAD semgalamm grammar | tar -x -C /tmp/head
+    git log -1 --format='%h %cd' --date=iso > /tmp/head/COMMIT
+    PYTHONPATH=/tmp/head python benchmarks/run.py
 """
 
 from __future__ import annotations
@@ -291,11 +295,18 @@ def table_line(row: Row) -> str:
 
 
 def engine_description() -> str:
-    """Which semgalamm was timed: its folder and the commit of the working tree."""
+    """Which semgalamm was timed: the working tree (HEAD, and whether the package has
+    uncommitted changes) or an exported commit (a COMMIT file beside the exported package)."""
+    folder = Path(semgalamm.__file__).resolve().parent
+    exported = folder.parent / "COMMIT"
+    if exported.exists():
+        return f"semgalamm of commit {exported.read_text().strip()} (exported to {folder})"
     commit = subprocess.run(["git", "log", "-1", "--format=%h %cd", "--date=iso"],
                             capture_output=True, text=True, cwd=ROOT, check=False)
-    folder = Path(semgalamm.__file__).resolve().parent
-    return f"semgalamm from {folder} (repository HEAD {commit.stdout.strip()})"
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", "semgalamm"],
+                           capture_output=True, text=True, cwd=ROOT, check=False).stdout
+    state = "with uncommitted changes" if dirty.strip() else "clean"
+    return f"semgalamm of the working tree at {commit.stdout.strip()} ({state})"
 
 
 def write_results(lines: list[str], args: argparse.Namespace) -> None:
