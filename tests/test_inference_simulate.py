@@ -134,3 +134,23 @@ def test_prior_weights_scale_the_residual_variance():
     variance = draws.var(axis=1)
     assert np.mean(variance[weights == 1]) == pytest.approx(fit.sigma**2, rel=0.03)
     assert np.mean(variance[weights == 4]) == pytest.approx(fit.sigma**2 / 4, rel=0.03)
+
+
+def test_regressions_among_latents_enter_predictions_and_draws():
+    """ability ~ b*climate + (1 | school:pupil): a row of item a1 (loading 1 on ability) has
+    variance b^2 tau_school^2 + tau_pupil^2 + sigma^2 (B through (I - B)^{-1}), and its
+    conditional prediction at the fitted rows is the fitted linear predictor."""
+    fit = semgalamm.fit("""
+        climate =~ 1*item[c1] + item[c2] + item[c3]
+        ability =~ 1*item[a1] + item[a2]
+        climate ~ (1 | school)
+        ability ~ climate + (1 | school:pupil)
+        y ~ 0 + item
+    """, semgalamm.load_dataset("schoolclimate"))
+    np.testing.assert_allclose(fit.predict(), fit.linear_predictor(), atol=1e-10)
+    b = fit.structural["estimate"].iloc[0]
+    sd = fit.varcorr().set_index("group")["sd"]
+    expected = b**2 * sd["school"] ** 2 + sd["school:pupil"] ** 2 + fit.sigma**2
+    draws = fit.simulate(N_DRAWS, seed=10).to_numpy()
+    rows = (fit.design.frame["item"] == "a1").to_numpy()
+    assert np.mean(draws[rows].var(axis=1)) == pytest.approx(expected, rel=0.05)
