@@ -18,7 +18,7 @@ from semgalamm.design.row_families import resolve_families
 from semgalamm.laplace.model import LaplaceModel
 from semgalamm.spec.build import build_spec
 from semgalamm.syntax import parse
-from tests.conftest import load_csv
+from tests.conftest import DATA, load_csv
 from tests.test_galamm_loadings import IRT, KYPS, LC
 from tests.test_mixed_families import DIET, DIET_FAMILY, HSCED, MRESP, MRESP_HSCED, mixed_data
 from tests.test_structural_long import SCHOOLS, TWO, simulate_schools, two_factor_data
@@ -40,6 +40,10 @@ def _sleepstudy() -> pd.DataFrame:
 def _cbpp() -> pd.DataFrame:
     data = load_csv("cbpp.csv", {"period": None, "herd": None})
     return data.assign(w=np.linspace(0.5, 2.0, len(data)))
+
+
+def _table(name: str, **types) -> pd.DataFrame:
+    return pd.read_csv(DATA / name).astype(types)
 
 
 # id -> (model, data, family, options)
@@ -84,6 +88,20 @@ CASES = {
                    "binomial", {}),
     "B_same_level": (TWO + "f2 ~ f1 + (1 | id); y ~ 0 + item",
                      lambda: two_factor_data().iloc[:600], "gaussian", {}),
+    "probit": ("cbind(incidence, size - incidence) ~ period + (1 | herd)", _cbpp,
+               "binomial(link = 'probit')", {}),
+    "cloglog": ("cbind(incidence, size - incidence) ~ period + (1 | herd)", _cbpp,
+                "binomial(link = 'cloglog')", {}),
+    "negative_binomial": ("TICKS ~ YEAR + cHEIGHT + (1 | BROOD)",
+                          lambda: _table("grouseticks.csv", YEAR="category", BROOD=str),
+                          "negative_binomial", {}),
+    "gamma": ("y ~ x + (1 | g)", lambda: _table("gamma_sim.csv", g=str), "gamma(link='log')",
+              {}),
+    "ordinal_probit": ("rating ~ temp + contact + (1 | judge)",
+                       lambda: _table("wine.csv", judge=str), "ordinal(link='probit')", {}),
+    "ordinal_loadings": ("y ~ 0\nability =~ 1*item[1] + item[2] + item[3] + item[4]\n"
+                         "ability ~ (1 | person)",
+                         lambda: _table("grm_items.csv", person=str).iloc[:600], "ordinal", {}),
 }
 
 

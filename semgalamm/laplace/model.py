@@ -168,6 +168,11 @@ class LaplaceModel:
             kinds.append(("log_sigma", len(levels)))
             names += ["log(sigma)"] if len(levels) == 1 else [f"log(sigma {lv})" for lv in levels]
             lower.append(np.full(len(levels), -np.inf))
+        family = design.families.parameters
+        if family is not None and family.names:
+            kinds.append(("family", len(family.names)))
+            names += list(family.names)
+            lower.append(np.full(len(family.names), -np.inf))
         low = np.concatenate(lower)
         layout = ParameterLayout(tuple(kinds), tuple(names), low, np.full(low.size, np.inf))
         scale = np.ones(low.size)
@@ -181,6 +186,8 @@ class LaplaceModel:
             "theta": self.design.theta_start(),
             "beta": _glm_start(self.design)[0] if "beta" in dict(self.layout.kinds) else None,
             "lambda": _lambda_start(self.design),
+            "family": (self.design.families.parameters.start
+                       if self.design.families.parameters is not None else None),
         }
         kinds = dict(self.layout.kinds)
         if "log_sigma" in kinds or "log_sd_ratio" in kinds:
@@ -241,12 +248,16 @@ class LaplaceModel:
     @cached_property
     def _psi_index(self) -> NDArray[np.intp]:
         """Position in x of each row's family parameters (n, 2), -1 where unused: psi_0 of a
-        Gaussian row is the log residual SD of its variance group."""
+        Gaussian row is the log residual SD of its variance group; the rows of families with
+        parameters (``RowFamilies.parameters``) find theirs in the kind "family"."""
         index = np.full((self.design.n, 2), -1, dtype=np.intp)
         slices = self.layout.slices()
         if "log_sigma" in slices:
             groups = self.design.dispersion_group
             index[:, 0] = np.where(groups >= 0, slices["log_sigma"].start + groups, -1)
+        if "family" in slices:
+            family = self.design.families.parameters.index
+            index = np.where(family >= 0, slices["family"].start + family, index)
         return index
 
     def _profiled_weights(self, parts: dict[str, FloatArray]) -> FloatArray:
@@ -302,11 +313,10 @@ class LaplaceModel:
                                    weights=-2.0 * weights * adjoints.weights,
                                    minlength=self.design.n_dispersion)
             grad[slices["log_sd_ratio"]] = by_group[1:]
-        if "log_sigma" in slices:
+        if adjoints.psi is not None:
             index = self._psi_index
             used = index >= 0
-            grad[slices["log_sigma"]] = np.bincount(
-                index[used], weights=adjoints.psi[used], minlength=x.size)[slices["log_sigma"]]
+            grad += np.bincount(index[used], weights=adjoints.psi[used], minlength=x.size)
         return grad
 
     def _full_gaussian_gradient(self, z: FloatArray) -> FloatArray:
@@ -326,8 +336,10 @@ class LaplaceModel:
         return self.state(x).deviance
 
     def covariance(self, x: FloatArray, state: LaplaceState) -> tuple[list[str], FloatArray]:
-        """Covariance of the estimates of beta and lambda: the inverse of the observed
-        information (half the Hessian of the deviance) over all parameters."""
+        """Covariance of the estimates of beta, lambda and the family parameters (NB size,
+        Gamma dispersion, ordinal thresholds): the inverse of the observed information (half
+        the Hessian of the deviance, by differences of the exact gradient) over all
+        parameters."""
         d = self.design
         n_beta = d.p
         if isinstance(self.objective, ProfiledGaussian):
@@ -339,8 +351,10 @@ class LaplaceModel:
         else:
             full = x
             slices = self.layout.slices()
+            family = slices.get("family", slice(0, 0))
             order = [*range(slices["beta"].start, slices["beta"].stop),
-                     *range(slices["lambda"].start, slices["lambda"].stop)]
+                     *range(slices["lambda"].start, slices["lambda"].stop),
+                     *range(family.start, family.stop)]
 
             def gradient(z: FloatArray) -> FloatArray:
                 return self.value_and_gradient(z)[1]
@@ -348,7 +362,8 @@ class LaplaceModel:
         with single_threaded_blas():
             hessian = gradient_difference_hessian(gradient, full)
         self.state(x)  # restore warm starts at the optimum
-        names = list(d.fixed_names) + list(d.loadings.lambda_names if d.loadings else ())
+        names = [self.layout.names[i] for i in order] if not self.profiled else \
+            list(d.fixed_names) + list(d.loadings.lambda_names if d.loadings else ())
         free = [i for i in range(full.size) if not self._at_bound(full, i)]
         info = 0.5 * hessian[np.ix_(free, free)]
         try:

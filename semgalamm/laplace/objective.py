@@ -274,7 +274,11 @@ class LaplaceGLMM:
         converged = False
         for _ in range(self.max_iter):
             terms = d.families.terms(d.y, nu, d.weights, d.trials, psi)
-            if not self.system.factorize(values, terms.weight):
+            # Newton steps with the observed weight where it is positive: quadratic
+            # convergence also for non-canonical links, whose Fisher scoring converges
+            # linearly and leaves u^ too inexact for the gradient (the envelope theorem).
+            newton = np.where(terms.observed_weight > 0, terms.observed_weight, terms.weight)
+            if not self.system.factorize(values, newton):
                 break
             step = self.system.solve(self.system.At_times(values, terms.score) - u)
             scale = 1.0
