@@ -154,3 +154,25 @@ def test_regressions_among_latents_enter_predictions_and_draws():
     draws = fit.simulate(N_DRAWS, seed=10).to_numpy()
     rows = (fit.design.frame["item"] == "a1").to_numpy()
     assert np.mean(draws[rows].var(axis=1)) == pytest.approx(expected, rel=0.05)
+
+
+def test_negative_binomial_and_gamma_moments():
+    """Conditional draws: negative binomial mean mu and variance mu + mu^2 / size; Gamma mean
+    mu and variance phi mu^2 (phi the dispersion, 1 / shape)."""
+    ticks = load_csv("grouseticks.csv", {"YEAR": None, "BROOD": None})
+    nb = semgalamm.fit("TICKS ~ YEAR + cHEIGHT + (1 | BROOD)", ticks,
+                       family="negative_binomial")
+    size = np.exp(nb.optimizer.x[-1])
+    mu = nb.fitted()
+    draws = nb.simulate(N_DRAWS, seed=12, conditional=True).to_numpy()
+    assert np.all(draws == np.round(draws)) and draws.min() >= 0
+    # relative Monte Carlo error of a variance with 4000 draws and overdispersion: ~5%
+    assert np.mean(draws.mean(axis=1) / mu) == pytest.approx(1, abs=0.01)
+    assert np.mean(draws.var(axis=1) / (mu + mu**2 / size)) == pytest.approx(1, abs=0.03)
+    gamma = semgalamm.fit("y ~ x + (1 | g)", load_csv("gamma_sim.csv"), family="gamma")
+    phi = np.exp(gamma.optimizer.x[-1])
+    mu = gamma.fitted()
+    draws = gamma.simulate(N_DRAWS, seed=13, conditional=True).to_numpy()
+    assert draws.min() > 0
+    assert np.mean(draws.mean(axis=1) / mu) == pytest.approx(1, abs=0.01)
+    assert np.mean(draws.var(axis=1) / (phi * mu**2)) == pytest.approx(1, abs=0.03)

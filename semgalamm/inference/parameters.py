@@ -99,8 +99,9 @@ def sigma_names(fit: FitResult) -> list[str]:
 
 
 def parameter_estimates(fit: FitResult) -> pd.Series:
-    """SDs and correlations of the random effects, residual SDs, fixed effects and free
-    loadings (and regressions among latents), named as in ``fit.confint()``."""
+    """SDs and correlations of the random effects, residual SDs, fixed effects, free
+    loadings (and regressions among latents) and family parameters on the optimizer's scale
+    (``log(size)``), named as in ``fit.confint()``."""
     d, state = fit.design, fit.state
     scale = state.sigma if fit.laplace.profiled else 1.0
     names = variance_names(d) + sigma_names(fit) + list(d.fixed_names)
@@ -108,4 +109,8 @@ def parameter_estimates(fit: FitResult) -> pd.Series:
     if d.loadings is not None:
         names += list(d.loadings.lambda_names)
         values.append(state.lam)
+    family = fit.laplace.layout.slices().get("family")
+    if family is not None:  # negative binomial log size, Gamma log dispersion, thresholds
+        names += list(fit.laplace.layout.names[family])
+        values.append(fit.optimizer.x[family])
     return pd.Series(np.concatenate(values), index=names, name="estimate")

@@ -8,7 +8,8 @@ For each draw, with the fitted beta, lambda, theta and residual SDs,
 
 Smooths keep their fitted functions f (their penalized coefficients are estimates of the
 population curve, not draws of a grouping factor). Gaussian rows get N(mu, sigma_i^2 / w_i),
-binomial rows successes out of their trials, Poisson rows counts.
+binomial rows successes out of their trials, Poisson rows counts, negative binomial rows
+counts of mean mu and variance mu + mu^2 / size, Gamma rows shape w / phi and mean mu.
 
 ``SimulationBasis`` holds what a draw needs as plain arrays, so that it travels to worker
 processes (semgalamm.bootstrap) without the fit's CHOLMOD factor.
@@ -26,12 +27,13 @@ from numpy.typing import NDArray
 from semgalamm.errors import SpecError, UnsupportedError
 from semgalamm.families import RowFamilies
 from semgalamm.inference.predict import block_effects
+from semgalamm.inference.residuals import family_parameters
 
 if TYPE_CHECKING:
     from semgalamm.results.fit_result import FitResult
 
 FloatArray = NDArray[np.float64]
-SIMULATED_FAMILIES = ("gaussian", "binomial", "poisson")
+SIMULATED_FAMILIES = ("gaussian", "binomial", "poisson", "negative_binomial", "gamma")
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,8 @@ class RandomTermDraw:
 @dataclass(frozen=True)
 class SimulationBasis:
     """nu without the random terms' contributions, the random terms, and each row's family,
-    trials, prior weight and residual SD (nan for rows without one)."""
+    trials, prior weight, residual SD (nan for rows without one) and family parameters psi
+    (n, 2: log size of negative binomial rows, log dispersion of Gamma rows)."""
 
     nu_fixed: FloatArray
     terms: tuple[RandomTermDraw, ...]
@@ -56,6 +59,7 @@ class SimulationBasis:
     trials: FloatArray
     weights: FloatArray
     sigma: FloatArray
+    psi: FloatArray
 
 
 def simulation_basis(fit: FitResult) -> SimulationBasis:
@@ -79,7 +83,7 @@ def simulation_basis(fit: FitResult) -> SimulationBasis:
         nu_fixed -= np.sum(z * modes[block.index], axis=1)
         terms.append(RandomTermDraw(z, block.index, scale * T, modes))
     return SimulationBasis(nu_fixed, tuple(terms), d.families, d.trials, d.weights,
-                           fit._row_sigma())
+                           fit._row_sigma(), family_parameters(fit))
 
 
 def draw_responses(basis: SimulationBasis, rng: np.random.Generator,
@@ -100,6 +104,12 @@ def draw_responses(basis: SimulationBasis, rng: np.random.Generator,
                                mu[binomial] / basis.trials[binomial])
     p = fam.mask("poisson")
     y[p] = rng.poisson(mu[p])
+    nb = fam.mask("negative_binomial")
+    size = np.exp(basis.psi[nb, 0])
+    y[nb] = rng.negative_binomial(size, size / (size + mu[nb]))
+    gamma = fam.mask("gamma")
+    shape = basis.weights[gamma] * np.exp(-basis.psi[gamma, 0])
+    y[gamma] = rng.gamma(shape, mu[gamma] / shape)
     return y
 
 

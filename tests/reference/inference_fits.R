@@ -16,6 +16,7 @@
 #   theta, beta           lme4's estimates (tests evaluate our predictions at them)
 #   residuals             residuals(fit, type = t) for response, pearson, deviance, working
 #   se_population         sqrt(diag(X vcov(fit) X')): the population-level link-scale SE
+#   cbpp_probit, ticks_nb residuals with non-canonical links (glmer.nb: size = its theta)
 #   gamm4_smooth          gamm4(y ~ s(x), REML = FALSE): predict(fit$gam, newdata,
 #                         se.fit = TRUE) (mgcv's Vp, the posterior covariance)
 #   profile               confint(fit, method = "profile", oldNames = FALSE): parameter,
@@ -119,6 +120,31 @@ out$cbpp_poisson <- list(
   predict_conditional = unname(predict(pm)),
   predict_population = unname(predict(pm, re.form = NA)),
   residuals = residual_list(pm)
+)
+
+# ---- non-canonical links: binomial probit, negative binomial (glmer.nb) -------
+pr <- glmer(cbind(incidence, size - incidence) ~ period + (1 | herd), cbpp,
+            family = binomial(link = "probit"))
+out$cbpp_probit <- list(
+  model = "cbind(incidence, size - incidence) ~ period + (1 | herd)",
+  family = "binomial(link = 'probit')",
+  logLik = as.numeric(logLik(pr)),
+  theta = unname(getME(pr, "theta")),
+  beta = unname(fixef(pr)),
+  residuals = residual_list(pr)
+)
+ticks <- read.csv("tests/data/grouseticks.csv")
+ticks$YEAR <- factor(ticks$YEAR)
+ticks$BROOD <- factor(ticks$BROOD)
+nb <- glmer.nb(TICKS ~ YEAR + cHEIGHT + (1 | BROOD), data = ticks)
+out$ticks_nb <- list(
+  model = "TICKS ~ YEAR + cHEIGHT + (1 | BROOD)",
+  family = "negative_binomial",
+  logLik = as.numeric(logLik(nb)),
+  theta = unname(getME(nb, "theta")),
+  beta = unname(fixef(nb)),
+  size = unname(getME(nb, "glmer.nb.theta")),
+  residuals = residual_list(nb)
 )
 
 # ---- a smooth: gamm4 (ML), population predictions with se.fit ---------------
