@@ -104,3 +104,16 @@ def test_confint_boot_is_the_bootstrap_percentile_interval():
     assert list(table.index) == ["sd_(Intercept)|Subject", "sigma", "(Intercept)", "Days"]
     with pytest.raises(SpecError, match="options of method='boot'"):
         fit.confint(method="profile", n=10)
+
+
+def test_conditional_bootstrap_keeps_the_random_effects():
+    """With the random effects kept at their modes (lme4's use.u = TRUE) only the residuals
+    vary: the subjects' SD varies far less than with new random effects, and the intercept
+    by its least-squares SE (4.3) instead of its mixed-model SE (9.5)."""
+    fit = sleep_fit()
+    with ThreadPoolExecutor(2) as threads:
+        kept = bootstrap(fit, 20, seed=4, executor=threads, progress=False, conditional=True)
+        new = bootstrap(fit, 20, seed=4, executor=threads, progress=False)
+    sd = "sd_(Intercept)|Subject"
+    assert new.replicates[sd].std() > 2 * kept.replicates[sd].std()
+    assert kept.replicates["(Intercept)"].std() < 0.75 * fit.fixef_se["(Intercept)"]

@@ -63,6 +63,7 @@ class RefitPlan:
     basis: SimulationBasis | None = None
     statistic: Callable[[FitResult], Any] | None = None
     names: tuple[str, ...] = ()
+    conditional: bool = False
 
     @classmethod
     def of(cls, fit: FitResult, **extra) -> RefitPlan:
@@ -105,7 +106,7 @@ def refit(fit: FitResult, y: FloatArray) -> FitResult:
 
 
 def _replicate(plan: RefitPlan, seed: np.random.SeedSequence) -> tuple[FloatArray, bool]:
-    y = draw_responses(plan.basis, np.random.default_rng(seed))
+    y = draw_responses(plan.basis, np.random.default_rng(seed), plan.conditional)
     refitted = plan.refit(y)
     names, values = statistic_values(plan.statistic(refitted))
     if names != plan.names:
@@ -196,15 +197,17 @@ class BootstrapResult:
 
 def bootstrap(fit: FitResult, n: int = 1000, statistic: Callable[[FitResult], Any] | None = None,
               seed: int | None = None, executor=None, progress: bool = True,
-              chunk_size: int | None = None) -> BootstrapResult:
+              conditional: bool = False, chunk_size: int | None = None) -> BootstrapResult:
     """Parametric bootstrap of ``fit``: ``n`` replicates of ``statistic(refit)`` (default:
     SDs and correlations of the random effects, residual SDs, fixed effects and loadings,
     as ``fit.confint()`` names them).
 
     ``executor``: None (a local process pool of min(2, CPUs) workers), any
     ``concurrent.futures.Executor``, or a ``dask.distributed.Client``. ``progress``: a tqdm
-    bar when tqdm is installed. A replicate whose refit or statistic raises is counted in
-    ``n_failed`` and listed in ``failures`` with its error (and a BootstrapWarning)."""
+    bar when tqdm is installed. ``conditional=True`` keeps the random effects at their
+    conditional modes in the simulations (lme4's ``use.u = TRUE``). A replicate whose refit
+    or statistic raises is counted in ``n_failed`` and listed in ``failures`` with its error
+    (and a BootstrapWarning)."""
     from semgalamm.results.fit_result import FitResult
 
     if not isinstance(fit, FitResult):
@@ -221,7 +224,8 @@ def bootstrap(fit: FitResult, n: int = 1000, statistic: Callable[[FitResult], An
     except Exception as error:
         raise SpecError(f"The bootstrap statistic raised on the original fit, so it would "
                         f"fail on every replicate: {type(error).__name__}: {error}") from error
-    plan = RefitPlan.of(fit, basis=simulation_basis(fit), statistic=statistic, names=names)
+    plan = RefitPlan.of(fit, basis=simulation_basis(fit), statistic=statistic, names=names,
+                        conditional=conditional)
     payload = _serialize(plan)
     seeds = np.random.SeedSequence(seed).spawn(n)
     size = chunk_size or max(1, math.ceil(n / 20))
