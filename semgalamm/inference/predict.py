@@ -43,10 +43,6 @@ def _as_frame(newdata: object) -> pd.DataFrame:
     return newdata
 
 
-def _smooth_block_indices(fit: FitResult) -> set[int]:
-    return {j for smooth in fit.design.smooths for j in smooth.blocks}
-
-
 def _needed_columns(fit: FitResult, conditional: bool) -> list[str]:
     """The columns predictions read: fixed terms, indicators and loading covariates,
     smooth covariates and, for conditional predictions, random terms and grouping factors."""
