@@ -202,7 +202,7 @@ def bootstrap(fit: FitResult, n: int = 1000, statistic: Callable[[FitResult], An
     SDs and correlations of the random effects, residual SDs, fixed effects and loadings,
     as ``fit.confint()`` names them).
 
-    ``executor``: None (a local process pool of min(2, CPUs) workers), any
+    ``executor``: None (a local process pool, one worker per CPU), any
     ``concurrent.futures.Executor``, or a ``dask.distributed.Client``. ``progress``: a tqdm
     bar when tqdm is installed. ``conditional=True`` keeps the random effects at their
     conditional modes in the simulations (lme4's ``use.u = TRUE``). A replicate whose refit
@@ -258,7 +258,7 @@ def _run(payload: bytes, chunks: list, executor, bar) -> list:
     if own:
         from concurrent.futures import ProcessPoolExecutor
 
-        executor = ProcessPoolExecutor(max_workers=min(2, os.cpu_count() or 1))
+        executor = ProcessPoolExecutor(max_workers=os.cpu_count() or 1)
     try:
         futures = [executor.submit(run_chunk, payload, chunk) for chunk in chunks]
         out = []
