@@ -40,7 +40,6 @@ from semgalamm.design.smooth_terms import build_smooths, smooth_columns
 from semgalamm.errors import DataError, SpecError, UnsupportedError, nearest
 from semgalamm.families import RowFamilies
 from semgalamm.spec.model_spec import (
-    FixedPart,
     LoadingSpec,
     ModelSpec,
     RandomSpec,
@@ -146,16 +145,19 @@ def build_design(spec: ModelSpec, data: pd.DataFrame, families: RowFamilies,
     families = with_family_parameters(families, y, None if ordinal is None else ordinal[2])
     offset = _offsets(spec, frame)
     X_parts, names, fixed_latent = [], [], []
-    intercept = not families.mask("ordinal").all()  # ordinal rows: thresholds carry it
     for part in spec.fixed:
-        matrix, columns = _fixed_part(part, frame, None, intercept)
+        matrix, columns = _model_matrix(part.formula, frame)
         prefix = f"{part.latent}:" if part.latent else ""
         X_parts.append(matrix)
         names += [prefix + c for c in columns]
         fixed_latent += [latent_index.get(part.latent)] * matrix.shape[1]
+    X_par = np.hstack(X_parts) if X_parts else np.zeros((n, 0))
+    keep = _not_threshold_aliases(X_par, families)
+    X_par, names, fixed_latent = X_par[:, keep], [names[j] for j in keep], \
+        [fixed_latent[j] for j in keep]
     blocks = [_random_block(b, frame, latent_index) for b in spec.random]
     smooths = build_smooths(spec, frame, latent_index, len(names), len(blocks))
-    X0 = np.hstack([*X_parts, smooths.X]) if X_parts or smooths.names else np.zeros((n, 0))
+    X0 = np.hstack([X_par, smooths.X]) if names or smooths.names else np.zeros((n, 0))
     names += smooths.names
     fixed_latent += smooths.fixed_latent
     loadings = _loading_map(spec, frame) if spec.latents else None
@@ -320,30 +322,45 @@ def _r_interaction_order(names: list[str], variables: list[str]) -> list[str]:
     return [":".join(sorted(n.split(":"), key=position)) if ":" in n else n for n in names]
 
 
-def _fixed_part(part: FixedPart, frame: pd.DataFrame, newdata: pd.DataFrame | None,
-                intercept: bool) -> tuple[np.ndarray, list[str]]:
-    """The columns of one fixed part; without "(Intercept)" when ``intercept`` is False (a
-    model of ordinal rows, whose thresholds carry it: R's ordinal::clmm drops the column from
-    the model matrix, keeping the contrasts of the other terms)."""
-    matrix, columns = _model_matrix(part.formula, frame, newdata)
-    if intercept or part.latent is not None or "(Intercept)" not in columns:
-        return matrix, columns
-    keep = [j for j, name in enumerate(columns) if name != "(Intercept)"]
-    return matrix[:, keep], [columns[j] for j in keep]
+def _not_threshold_aliases(X: np.ndarray, families: RowFamilies) -> list[int]:
+    """The parametric fixed columns to keep: not those that are 0 outside ordinal rows and constant
+    within each set of thresholds (the intercept of an ordinal model, an ordinal item's own
+    column in ``0 + item``): the thresholds carry them, as ordinal::clmm drops the intercept
+    from its model matrix and keeps the contrasts of the other terms."""
+    parameters = families.parameters
+    if parameters is None or not parameters.sets:
+        return list(range(X.shape[1]))
+    row_set = parameters.row_set
+    keep = []
+    for j in range(X.shape[1]):
+        column = X[:, j]
+        outside = bool(np.any(column[row_set < 0] != 0))
+        constant = all(np.ptp(column[row_set == s]) == 0 for s in range(len(parameters.sets)))
+        if outside or not constant or not np.any(column != 0):
+            keep.append(j)
+    return keep
 
 
 def new_rows(spec: ModelSpec, frame: pd.DataFrame, newdata: pd.DataFrame,
-             intercept: bool = True) -> tuple[np.ndarray, LoadingMap | None, pd.DataFrame]:
+             fixed_names: tuple[str, ...] | None = None
+             ) -> tuple[np.ndarray, LoadingMap | None, pd.DataFrame]:
     """The parametric fixed columns and the loading map at ``newdata``, coded as the fitted
-    ``frame`` (same factor levels and contrasts), and ``newdata`` so coded; ``intercept``:
-    whether the fit has the intercept column (not for ordinal rows)."""
+    ``frame`` (same factor levels and contrasts), and ``newdata`` so coded; with
+    ``fixed_names`` (the design's) only the columns the fit kept (an ordinal model has no
+    intercept column)."""
     newdata = check_frame(newdata).copy()
     for column in frame.columns:
         if column in newdata.columns and isinstance(frame[column].dtype, pd.CategoricalDtype):
             newdata[column] = pd.Categorical(newdata[column],
                                              categories=frame[column].cat.categories)
-    parts = [_fixed_part(part, frame, newdata, intercept)[0] for part in spec.fixed]
+    parts, names = [], []
+    for part in spec.fixed:
+        matrix, columns = _model_matrix(part.formula, frame, newdata)
+        parts.append(matrix)
+        names += [f"{part.latent}:{c}" if part.latent else c for c in columns]
     X = np.hstack(parts) if parts else np.zeros((newdata.shape[0], 0))
+    if fixed_names is not None:
+        X = X[:, [j for j, name in enumerate(names) if name in fixed_names]]
     loadings = _loading_map(spec, frame, newdata) if spec.latents else None
     return X, loadings, newdata
 

@@ -18,6 +18,7 @@ import pandas as pd
 
 from semgalamm.design.design import Design
 from semgalamm.design.frame import check_columns
+from semgalamm.design.stack import ITEM
 from semgalamm.errors import DataError, nearest
 from semgalamm.families import (
     FAMILIES,
@@ -230,8 +231,9 @@ def ordinal_response(
 
 def threshold_set_keys(families: RowFamilies, spec: ModelSpec, frame: pd.DataFrame
                         ) -> np.ndarray:
-    """The label of each row's threshold set: the indicator levels ("item[2]"), prefixed by
-    the family when several ordinal families are present; "" for one set."""
+    """The label of each row's threshold set: the indicator levels ("item[2]"; "y2" for an
+    indicator column of wide data), prefixed by the family when several ordinal families
+    are present; "" for one set."""
     n = frame.shape[0]
     ordinal_codes = [c for c, f in enumerate(families.families) if f.name == "ordinal"]
     parts = [np.full(n, "", dtype=object)]
@@ -239,7 +241,9 @@ def threshold_set_keys(families: RowFamilies, spec: ModelSpec, frame: pd.DataFra
         parts.append(np.array([families.families[c].spelling for c in families.codes],
                               dtype=object))
     for column in spec.indicator_variables:
-        parts.append(np.array([f"{column}[{v}]" for v in frame[column].astype(str)],
+        # wide data stacked to long (design/stack.py): the indicator column's own name
+        label = "{}" if column == ITEM else f"{column}[{{}}]"
+        parts.append(np.array([label.format(v) for v in frame[column].astype(str)],
                               dtype=object))
     return np.array([":".join(p for p in row if p) for row in zip(*parts)], dtype=object)
 

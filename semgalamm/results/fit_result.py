@@ -82,7 +82,9 @@ class FitResult:
         """Number of estimated parameters: variance parameters, fixed effects, free loadings
         and regressions among latents, residual variances (lme4's logLik df)."""
         d = self.design
-        return len(d.theta_names()) + d.p + d.n_lambda + d.n_dispersion
+        family = d.families.parameters  # NB size, Gamma dispersion, ordinal thresholds
+        return len(d.theta_names()) + d.p + d.n_lambda + d.n_dispersion + \
+            (0 if family is None else len(family.names))
 
     @property
     def df(self) -> int:
@@ -237,7 +239,8 @@ class FitResult:
             return confint(self, level, method, parm, **boot_options)
         cov = self._covariance
         names = list(cov.index)
-        estimate = np.concatenate([self.state.beta, self.state.lam])
+        family = self.laplace.layout.unpack(self.optimizer.x).get("family", np.zeros(0))
+        estimate = np.concatenate([self.state.beta, self.state.lam, family])
         se = np.sqrt(np.diag(cov.to_numpy()))
         z = norm.ppf(0.5 + level / 2)
         lo, hi = f"{100 * (1 - level) / 2:g} %", f"{100 * (1 + level) / 2:g} %"
