@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
-from sksparse.cholmod import CholmodNotPositiveDefiniteError, analyze_AAt
+from sksparse.cholmod import CholmodNotPositiveDefiniteError, Factor, analyze_AAt
 
 from semgalamm.design.design import Design
 from semgalamm.laplace.selected_inverse import RowCliqueInverse, selected_inverse
@@ -51,7 +51,7 @@ class RandomEffectsSystem:
             (np.ones(self.n * self.width), self._flat_columns.astype(np.int64), indptr),
             shape=(self.q, self.n),
         )
-        self._factor = analyze_AAt(self._At) if self.q > 0 else None
+        self._factor = _analyze(self._At) if self.q > 0 else None
         self._logdet = 0.0
         self._cliques: RowCliqueInverse | None = None
 
@@ -127,3 +127,24 @@ class RandomEffectsSystem:
         if self._cliques is None or self._cliques.nnz != L.nnz:
             self._cliques = RowCliqueInverse(self.columns, self._factor.P(), L)
         return self._cliques.times(selected_inverse(L), values)
+
+
+#: Factors with more nonzeros than this under CHOLMOD's default ordering are also ordered by
+#: METIS, and the sparser factor kept.
+FILL_CHECK = 100_000
+
+
+def _analyze(At: sp.csc_matrix) -> Factor:
+    """The symbolic factorization of A A' + I, simplicial: with the reference BLAS of
+    Debian's CHOLMOD the supernodal factorization is slower on these patterns (the 50,000-row
+    binary model with three crossed factors: 12 ms against 100 ms; InstEval: 52 ms against
+    170 ms with METIS, whose factor has 383,000 nonzeros against 702,000)."""
+    factor = analyze_AAt(At, mode="simplicial")
+    factor.cholesky_AAt_inplace(At, beta=1.0)
+    nnz = factor.L().nnz
+    if nnz > FILL_CHECK:
+        nested = analyze_AAt(At, mode="simplicial", ordering_method="metis")
+        nested.cholesky_AAt_inplace(At, beta=1.0)
+        if nested.L().nnz < 0.9 * nnz:
+            return nested
+    return factor

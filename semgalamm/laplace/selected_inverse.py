@@ -66,33 +66,30 @@ def _takahashi(indptr: IntArray, indices: IntArray, data: FloatArray,
     return z
 
 
-def _find(indptr: IntArray, indices: IntArray, row: int, col: int) -> int:
-    """Position of entry (row, col) of L: binary search in column col."""
-    lo, hi = indptr[col], indptr[col + 1]
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if indices[mid] < row:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
-
-
 def _column(j: int, indptr: IntArray, indices: IntArray, data: FloatArray,
             z: FloatArray) -> None:
-    """The recursion for one column: Z_ij = -(1 / L_jj) sum_k L_kj Z_ik, then Z_jj."""
+    """The recursion for one column: Z_ij = -(1 / L_jj) sum_k L_kj Z_ik, then Z_jj. Each pair
+    (i, k) of its rows is visited once, walking column min(i, k) of Z (whose rows contain
+    those of column j below it)."""
     start, stop = indptr[j], indptr[j + 1]
+    m = stop - start - 1
+    total = np.zeros(m)
+    for b in range(m):
+        k = indices[start + 1 + b]
+        lkj = data[start + 1 + b]
+        p = indptr[k]
+        total[b] += lkj * z[p]  # Z_kk
+        for a in range(b + 1, m):
+            i = indices[start + 1 + a]
+            while indices[p] < i:
+                p += 1
+            total[a] += lkj * z[p]  # Z_ik L_kj for row i
+            total[b] += data[start + 1 + a] * z[p]  # Z_ki L_ij for row k
     ljj = data[start]
-    for a in range(start + 1, stop):
-        i = indices[a]
-        total = 0.0
-        for b in range(start + 1, stop):
-            k = indices[b]
-            total += data[b] * z[_find(indptr, indices, max(i, k), min(i, k))]
-        z[a] = -total / ljj
     off = 0.0
-    for a in range(start + 1, stop):
-        off += data[a] * z[a]
+    for a in range(m):
+        z[start + 1 + a] = -total[a] / ljj
+        off += data[start + 1 + a] * z[start + 1 + a]
     z[start] = 1.0 / (ljj * ljj) - off / ljj
 
 
@@ -117,9 +114,12 @@ def _supernode(j0: int, j1: int, indptr: IntArray, indices: IntArray, data: Floa
     if r > 0:
         z_rr = np.empty((r, r))
         for a in range(r):
-            z_rr[a, a] = z[indptr[rows[a]]]
-            for b in range(a + 1, r):
-                z_rr[a, b] = z_rr[b, a] = z[_find(indptr, indices, rows[b], rows[a])]
+            p = indptr[rows[a]]
+            z_rr[a, a] = z[p]
+            for b in range(a + 1, r):  # rows[b] is in column rows[a]: walk to it
+                while indices[p] < rows[b]:
+                    p += 1
+                z_rr[a, b] = z_rr[b, a] = z[p]
         z_rj = -(z_rr @ below) @ inverse
         z_jj -= inverse.T @ (below.T @ z_rj)
     for t in range(w):
@@ -135,9 +135,8 @@ def _compiled_takahashi():
     """Compile the recursion (cached on disk by numba: compiled once per installation)."""
     import numba
 
-    global _find, _column, _supernode
-    _find, _column, _supernode = (numba.njit(cache=True)(f) for f in (_find, _column,
-                                                                      _supernode))
+    global _column, _supernode
+    _column, _supernode = (numba.njit(cache=True)(f) for f in (_column, _supernode))
     return numba.njit(cache=True)(_takahashi)
 
 
