@@ -23,7 +23,7 @@ from semgalamm.design.row_families import (
     family_table,
     resolve_families,
 )
-from semgalamm.design.stack import stack_wide
+from semgalamm.design.stack import stack_wide, threshold_indicators
 from semgalamm.errors import (
     ConvergenceWarning,
     SingularFitWarning,
@@ -202,10 +202,13 @@ def _fit_wide_model(model: str, syntax: ModelSyntax, data: pd.DataFrame, family:
                     sem_options: dict, verbose: bool) -> FitResult | SemFit:
     """Gaussian indicators: lavaan's covariance-structure ML; otherwise the stacked GLLAMM."""
     check_frame(data)
-    if isinstance(family, str) and family == "gaussian":
+    ordered = threshold_indicators(syntax, data)  # lavaan's 'y1 | t1 + t2': ordinal
+    if isinstance(family, str) and family == "gaussian" and not ordered:
         return fit_wide(model, data, syntax=syntax, **lavaan_options(sem_options))
     if isinstance(family, str):
         family = {"default": family}
+    if isinstance(family, Mapping) and ordered:
+        family = {**ordered, **family}
     if not isinstance(family, Mapping) or any(isinstance(v, Mapping) for v in family.values()):
         raise SpecError(
             "For a model on wide data give one family for every indicator "

@@ -202,20 +202,37 @@ def lavaan_options(options: dict) -> dict:
     return out
 
 
-def cfa(model: str, data: pd.DataFrame, **options) -> SemFit:
+def cfa(model: str, data: pd.DataFrame, ordered: Sequence[str] = (), **options) -> SemFit:
     """lavaan's ``cfa()``: a confirmatory factor model (same defaults as ``sem()``).
 
     Options (lavaan's, in snake case): ``group``, ``group_equal``, ``group_partial``,
     ``cluster``, ``missing`` ("listwise" or "ml"), ``std_lv``, ``orthogonal``,
     ``meanstructure``, ``fixed_x``, ``information`` ("expected" or "observed"),
-    ``int_ov_free``, ``int_lv_free``.
+    ``int_ov_free``, ``int_lv_free``. ``ordered``: indicator columns that are ordinal
+    (lavaan's ``ordered=``); the model is then a graded response model fitted by maximum
+    likelihood (Laplace) on the stacked long data, a FitResult (docs/families.md).
     """
+    if ordered:
+        return _fit_ordered(model, data, ordered, options)
     return fit_wide(model, data, function="cfa", **lavaan_options(options))
 
 
-def sem(model: str, data: pd.DataFrame, **options) -> SemFit:
+def sem(model: str, data: pd.DataFrame, ordered: Sequence[str] = (), **options) -> SemFit:
     """lavaan's ``sem()``: a structural equation model on wide data (options as ``cfa()``)."""
+    if ordered:
+        return _fit_ordered(model, data, ordered, options)
     return fit_wide(model, data, function="sem", **lavaan_options(options))
+
+
+def _fit_ordered(model: str, data: pd.DataFrame, ordered: Sequence[str] | str,
+                 options: dict):
+    """``ordered=[...]``: those indicators ordinal, the others Gaussian, through
+    ``semgalamm.fit`` (lavaan's options other than ``ordered`` are not available there)."""
+    from semgalamm.api import fit
+
+    names = [ordered] if isinstance(ordered, str) else list(ordered)
+    return fit(model, data, family={name: "ordinal" for name in names},
+               **lavaan_options(options))
 
 
 def growth(model: str, data: pd.DataFrame, **options) -> SemFit:

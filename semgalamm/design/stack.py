@@ -11,12 +11,16 @@ named by ``sg_item``, the unit by ``sg_unit``:
     (each indicator's variance)   ->   sg_value ~~ (1 | sg_item)      (Gaussian rows)
 
 Modifiers (``1*``, ``NA*``, labels, ``start()``) carry over, so do latent regressions (B) and
-``f1 ~~ 0*f2``. The likelihood is the Laplace approximation of the same GLLAMM; with Gaussian
-indicators only it is exact and equals the covariance-structure fit.
+``f1 ~~ 0*f2``. lavaan's threshold statements ``y1 | t1 + t2 + t3`` make ``y1`` an ordinal
+indicator (cumulative logit, one threshold per statement term; docs/families.md); its
+thresholds are estimated per indicator, and its own intercept column is left to them. The
+likelihood is the Laplace approximation of the same GLLAMM; with Gaussian indicators only it
+is exact and equals the covariance-structure fit.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 import pandas as pd
@@ -34,6 +38,7 @@ from semgalamm.syntax.nodes import (
     Modifier,
     Regression,
     Response,
+    Unsupported,
 )
 
 VALUE, ITEM, UNIT = "sg_value", "sg_item", "sg_unit"
@@ -95,6 +100,8 @@ def stack_wide(syntax: ModelSyntax, data: pd.DataFrame, family: Mapping[str, str
                 isinstance(t, CovarianceTerm) and t.variable == s.lhs and t.modifier.is_empty
                 for t in s.terms):
             continue  # a variance that is free anyway
+        elif isinstance(s, Unsupported) and s.operator == "|":
+            continue  # thresholds: threshold_indicators() made the indicator ordinal
         elif isinstance(s, Definition):
             raise UnsupportedError("':=' with non-Gaussian indicators is not supported yet.")
         else:
@@ -129,3 +136,28 @@ def stack_wide(syntax: ModelSyntax, data: pd.DataFrame, family: Mapping[str, str
     long[UNIT] = long[UNIT].astype(str)
     mapping = {ITEM: {v: family.get(v, default) for v in indicators}}
     return "\n".join(lines), long.reset_index(drop=True), mapping
+
+
+def threshold_indicators(syntax: ModelSyntax, data: pd.DataFrame) -> dict[str, str]:
+    """lavaan's ``y1 | t1 + t2 + t3``: the indicators with threshold statements, each mapped
+    to the ordinal family. The number of thresholds must be the number of categories of the
+    column minus 1; labels and fixed values of thresholds are not supported."""
+    out: dict[str, str] = {}
+    for s in syntax.statements:
+        if not (isinstance(s, Unsupported) and s.operator == "|"):
+            continue
+        lhs, _, rhs = s.text.partition("|")
+        name, terms = lhs.strip(), [t.strip() for t in rhs.split("+")]
+        if any(not re.fullmatch(r"t\d+", t) for t in terms):
+            raise UnsupportedError(
+                f"'{s.text}': thresholds are estimated freely, one per term t1, t2, ...; "
+                "labels and fixed values of thresholds are not supported.")
+        if name not in data.columns:
+            raise DataError(f"'{s.text}' names '{name}', which is not a column of the data.")
+        categories = pd.unique(data[name].dropna())
+        if len(categories) - 1 != len(terms):
+            raise DataError(
+                f"'{s.text}' gives {len(terms)} threshold(s), but column '{name}' has "
+                f"{len(categories)} categories, so it has {len(categories) - 1}.")
+        out[name] = "ordinal"
+    return out
