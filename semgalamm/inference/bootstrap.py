@@ -32,8 +32,10 @@ from numpy.typing import NDArray
 
 from semgalamm.errors import SemgalammError, SpecError
 from semgalamm.inference.parameters import parameter_estimates
+from semgalamm.inference.sem_bootstrap import SemRefitPlan, sem_parameter_estimates, sem_plan
 from semgalamm.inference.simulate import SimulationBasis, draw_responses, simulation_basis
 from semgalamm.results.checks import check_choice, check_level
+from semgalamm.results.sem_result import SemFit
 
 if TYPE_CHECKING:
     from semgalamm.design.design import Design
@@ -70,6 +72,9 @@ class RefitPlan:
         return cls(fit.model, fit.syntax, fit.spec, fit.rows, fit.families, fit.laplace.reml,
                    fit.design, fit.optimizer.x, **extra)
 
+    def draw(self, rng: np.random.Generator) -> FloatArray:
+        return draw_responses(self.basis, rng, self.conditional)
+
     def refit(self, y: FloatArray) -> FitResult:
         """The same model refitted to the response ``y`` (binomial rows: successes), started
         at the original estimates."""
@@ -105,9 +110,9 @@ def refit(fit: FitResult, y: FloatArray) -> FitResult:
     return RefitPlan.of(fit).refit(y)
 
 
-def _replicate(plan: RefitPlan, seed: np.random.SeedSequence) -> tuple[FloatArray, bool]:
-    y = draw_responses(plan.basis, np.random.default_rng(seed), plan.conditional)
-    refitted = plan.refit(y)
+def _replicate(plan: RefitPlan | SemRefitPlan, seed: np.random.SeedSequence
+               ) -> tuple[FloatArray, bool]:
+    refitted = plan.refit(plan.draw(np.random.default_rng(seed)))
     names, values = statistic_values(plan.statistic(refitted))
     if names != plan.names:
         raise SpecError(f"the statistic returned {list(names)}, on the original fit "
@@ -119,7 +124,7 @@ def run_chunk(payload: bytes, tasks: list[tuple[int, np.random.SeedSequence]]
               ) -> list[tuple[int, FloatArray | None, bool, str | None]]:
     """Replicates ``tasks`` (index, seed) of the serialized plan: (index, values, converged,
     error message or None). Runs in a worker process."""
-    plan: RefitPlan = pickle.loads(payload)
+    plan: RefitPlan | SemRefitPlan = pickle.loads(payload)
     out = []
     for index, seed in tasks:
         try:
@@ -195,12 +200,13 @@ class BootstrapResult:
                 f"statistics, {self.n_failed} failed>")
 
 
-def bootstrap(fit: FitResult, n: int = 1000, statistic: Callable[[FitResult], Any] | None = None,
+def bootstrap(fit: FitResult | SemFit, n: int = 1000, statistic: Callable | None = None,
               seed: int | None = None, executor=None, progress: bool = True,
               conditional: bool = False, chunk_size: int | None = None) -> BootstrapResult:
     """Parametric bootstrap of ``fit``: ``n`` replicates of ``statistic(refit)`` (default:
     SDs and correlations of the random effects, residual SDs, fixed effects and loadings,
-    as ``fit.confint()`` names them).
+    as ``fit.confint()`` names them; for a wide-data SEM (a SemFit) its free and defined
+    parameters, the data drawn from the implied moments, semgalamm.inference.sem_bootstrap).
 
     ``executor``: None (a local process pool, one worker per CPU), any
     ``concurrent.futures.Executor``, or a ``dask.distributed.Client``. ``progress``: a tqdm
@@ -210,13 +216,16 @@ def bootstrap(fit: FitResult, n: int = 1000, statistic: Callable[[FitResult], An
     (and a BootstrapWarning)."""
     from semgalamm.results.fit_result import FitResult
 
-    if not isinstance(fit, FitResult):
-        raise SpecError("bootstrap() takes a fit of semgalamm.fit() (a FitResult); wide-data "
-                        f"SEMs are not supported yet, got {type(fit).__name__}.")
+    if not isinstance(fit, (FitResult, SemFit)):
+        raise SpecError("bootstrap() takes a fit of semgalamm.fit(), cfa(), sem() or growth(), "
+                        f"not a {type(fit).__name__}.")
+    if isinstance(fit, SemFit) and conditional:
+        raise SpecError("conditional=True keeps random effects; a wide-data SEM has none.")
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise SpecError(f"n is the number of bootstrap replicates, a whole number >= 1; got "
                         f"{n!r}.")
-    statistic = parameter_estimates if statistic is None else statistic
+    if statistic is None:
+        statistic = sem_parameter_estimates if isinstance(fit, SemFit) else parameter_estimates
     try:
         names, estimate = statistic_values(statistic(fit))
     except SemgalammError:
@@ -224,8 +233,11 @@ def bootstrap(fit: FitResult, n: int = 1000, statistic: Callable[[FitResult], An
     except Exception as error:
         raise SpecError(f"The bootstrap statistic raised on the original fit, so it would "
                         f"fail on every replicate: {type(error).__name__}: {error}") from error
-    plan = RefitPlan.of(fit, basis=simulation_basis(fit), statistic=statistic, names=names,
-                        conditional=conditional)
+    if isinstance(fit, SemFit):
+        plan = sem_plan(fit, statistic=statistic, names=names)
+    else:
+        plan = RefitPlan.of(fit, basis=simulation_basis(fit), statistic=statistic, names=names,
+                            conditional=conditional)
     payload = _serialize(plan)
     seeds = np.random.SeedSequence(seed).spawn(n)
     size = chunk_size or max(1, math.ceil(n / 20))
