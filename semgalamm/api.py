@@ -100,7 +100,8 @@ def fit(
         other rows contribute w times their log-likelihood.
     reml: restricted maximum likelihood (Gaussian models without loadings only).
     start: optional starting values by kind: ``{"theta": [...], "beta": [...], "lambda": [...]}``.
-    verbose: print the deviance at each gradient evaluation.
+    verbose: print, at each evaluation of the exact gradient, the elapsed time, the deviance
+        and the largest gradient component (on the optimizer's scale), then a final line.
     sem_options: for models on wide data (one row per unit, indicators as columns), lavaan's
         options of :func:`semgalamm.sem` (``group=``, ``missing=``, ``std_lv=``, ...).
 

@@ -284,6 +284,9 @@ def minimize_deviance(
         result = run(x, max_iter)
         x = result.x
     message = str(result.message)
+    if verbose:
+        print(f"  {'converged' if converged else 'stopped'} after {len(log)} evaluations in "
+              f"{time.perf_counter() - started:.2f} s: deviance {float(result.fun):.6f}")
     if not float(result.fun) < INFEASIBLE:
         message += "; the deviance is not finite at any point tried"
     elif not converged:

@@ -22,6 +22,7 @@ b * lambda in climate's columns (of its level, say school), and in climate's h(w
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -92,6 +93,10 @@ class RandomBlock:
     def _theta_positions(self) -> tuple[IntArray, IntArray]:
         """(row, col) of each theta element in T: the lower triangle column by column (lme4),
         or the diagonal for an uncorrelated block."""
+        return self._positions
+
+    @cached_property
+    def _positions(self) -> tuple[IntArray, IntArray]:
         if not self.correlated:
             d = np.arange(self.k)
             return d, d

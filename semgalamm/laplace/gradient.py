@@ -67,5 +67,5 @@ def _lambda_gradient(design: Design, lam: FloatArray, ell: FloatArray,
             if entry.parameter is not None:
                 grad[entry.parameter] += through_b[entry.lhs, entry.rhs]
     for k, basis in enumerate(loadings.basis):
-        grad += basis.T @ grad_raw[:, k]
+        grad += grad_raw[:, k] @ basis
     return grad
