@@ -143,3 +143,18 @@ def test_sem_bootstrap_spread_matches_the_standard_errors():
         replicates = bootstrap(grouped, 4, seed=1, executor=threads, progress=False).replicates
     # equal loadings across groups stay equal in every refit
     np.testing.assert_allclose(replicates["visual=~x2.g1"], replicates["visual=~x2.g2"])
+
+
+def test_models_without_random_effects_bootstrap():
+    """A Poisson GLM and a weighted linear model (no outer parameters: refitted in closed
+    form): no failures, one column per parameter."""
+    cbpp = semgalamm.load_dataset("cbpp")
+    glm = semgalamm.fit("incidence ~ period + offset(np.log(size))", cbpp, family="poisson")
+    sleep = semgalamm.load_dataset("sleepstudy")
+    lm = semgalamm.fit("Reaction ~ Days", sleep, weights=np.ones(len(sleep)))
+    with ThreadPoolExecutor(2) as threads:
+        for fit, columns in ((glm, ["(Intercept)", "period2", "period3", "period4"]),
+                             (lm, ["sigma", "(Intercept)", "Days"])):
+            result = bootstrap(fit, 4, seed=3, executor=threads, progress=False)
+            assert result.n_failed == 0 and list(result.replicates.columns) == columns
+            assert result.replicates.notna().all().all()

@@ -33,6 +33,8 @@ RESIDUAL_TYPES = ("response", "pearson", "deviance", "working")
 def family_parameters(fit: FitResult) -> FloatArray:
     """psi (n, 2), each row's family parameters at the estimates (negative binomial: log
     size; Gamma: log dispersion; 0 where unused)."""
+    if fit.optimizer.x.size == 0:  # a Gaussian model in closed form
+        return np.zeros((fit.design.n, 2))
     return fit.laplace._family_parameters(fit.optimizer.x)
 
 
