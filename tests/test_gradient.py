@@ -15,10 +15,11 @@ import semgalamm
 from semgalamm.api import _with_dispformula
 from semgalamm.design.build import build_design, expand_loadings
 from semgalamm.design.row_families import resolve_families
+from semgalamm.laplace import selected_inverse
 from semgalamm.laplace.model import LaplaceModel
 from semgalamm.spec.build import build_spec
 from semgalamm.syntax import parse
-from tests.conftest import DATA, load_csv
+from tests.conftest import DATA, fixture, load_csv
 from tests.test_galamm_loadings import IRT, KYPS, LC
 from tests.test_mixed_families import DIET, DIET_FAMILY, HSCED, MRESP, MRESP_HSCED, mixed_data
 from tests.test_structural_long import SCHOOLS, TWO, simulate_schools, two_factor_data
@@ -81,6 +82,9 @@ CASES = {
                                  "binomial", {}),
     "smooth": ("y ~ s(x)", lambda: load_csv("galamm_t_gamm4_s.csv"),
                "gaussian", {}),
+    "smooth_on_latent": (fixture("galamm_smooths")["v_semi_factor_gaussian"]["model"],
+                         lambda: load_csv("galamm_v_semi_factor_gaussian.csv").iloc[:1200],
+                         "gaussian", {}),
     "smooth_poisson": ("y ~ s(x2)", lambda: load_csv("galamm_t_gamsim1_poisson_s.csv"),
                        "poisson", {}),
     "B_across_levels": (SCHOOLS, lambda: simulate_schools(3, schools=12), "gaussian", {}),
@@ -209,3 +213,14 @@ def test_unprofiled_gaussian_gradient_equals_central_differences(case):
         reference[j] = (deviance(full + step) - deviance(full - step)) / (2 * h)
     np.testing.assert_allclose(model._full_gaussian_gradient(full), reference, rtol=1e-5,
                                atol=1e-5 * np.max(np.abs(reference)))
+
+
+def test_dense_selected_inverse_equals_the_recursion(monkeypatch):
+    """Without numba the entries of H^{-1} come from a dense inverse: the same values."""
+    model = laplace_model(*CASES["loadings_crossed"][:1], CASES["loadings_crossed"][1]())
+    x = random_point(model, 4)
+    value, grad = model.value_and_gradient(x)
+    monkeypatch.setattr(selected_inverse, "HAS_NUMBA", False)
+    dense_value, dense_grad = model.value_and_gradient(x)
+    assert dense_value == value
+    np.testing.assert_allclose(dense_grad, grad, rtol=1e-9, atol=1e-9 * np.max(np.abs(grad)))
