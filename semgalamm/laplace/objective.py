@@ -241,12 +241,14 @@ class LaplaceGLMM:
         self.max_iter = max_iter
         self._u_warm = np.zeros(self.system.q)
 
-    def _penalized(self, nu_fixed, values, u, psi) -> tuple[float, FloatArray]:
+    def _penalized(self, nu_fixed, values, u, psi) -> tuple[float, FloatArray, RowTerms]:
+        """sum l(y | nu) - |u|^2 / 2 at u, nu and the row terms there (the next PIRLS step
+        needs them whenever the line search accepts u)."""
         d = self.design
         nu = nu_fixed + self.system.times(values, u)
-        ll = d.families.loglik(d.y, nu, d.weights, d.trials, psi)
+        terms = d.families.terms(d.y, nu, d.weights, d.trials, psi)
         with np.errstate(over="ignore", invalid="ignore"):  # -inf at an infeasible point
-            return float(np.sum(ll) - 0.5 * u @ u), nu
+            return float(np.sum(terms.loglik) - 0.5 * u @ u), nu, terms
 
     def evaluate(
         self, theta: FloatArray, beta: FloatArray, lam: FloatArray, psi: FloatArray
@@ -267,13 +269,12 @@ class LaplaceGLMM:
         values = self.system.values(theta, ell)
         nu_fixed = d.offset + X @ beta
         u = self._u_warm.copy()
-        objective, nu = self._penalized(nu_fixed, values, u, psi)
+        objective, nu, terms = self._penalized(nu_fixed, values, u, psi)
         if not np.isfinite(objective):
             u = np.zeros_like(u)
-            objective, nu = self._penalized(nu_fixed, values, u, psi)
+            objective, nu, terms = self._penalized(nu_fixed, values, u, psi)
         converged = False
         for _ in range(self.max_iter):
-            terms = d.families.terms(d.y, nu, d.weights, d.trials, psi)
             # Newton steps with the observed weight where it is positive: quadratic
             # convergence also for non-canonical links, whose Fisher scoring converges
             # linearly and leaves u^ too inexact for the gradient (the envelope theorem).
@@ -284,18 +285,18 @@ class LaplaceGLMM:
             scale = 1.0
             while True:
                 candidate = u + scale * step
-                new_objective, new_nu = self._penalized(nu_fixed, values, candidate, psi)
+                new_objective, new_nu, new_terms = self._penalized(nu_fixed, values, candidate,
+                                                                   psi)
                 if new_objective >= objective - 1e-12 * abs(objective) or scale < 1e-8:
                     break
                 scale *= 0.5
             change = new_objective - objective
-            u, nu, objective = candidate, new_nu, new_objective
+            u, nu, objective, terms = candidate, new_nu, new_objective, new_terms
             if abs(change) <= self.tol * (1.0 + abs(objective)) and (
                 np.max(np.abs(scale * step), initial=0.0) < 1e-6
             ):
                 converged = True
                 break
-        terms = d.families.terms(d.y, nu, d.weights, d.trials, psi)
         feasible = self.system.factorize(values, terms.weight)
         logdet = self.system.logdet()
         if feasible and np.all(np.isfinite(u)):
