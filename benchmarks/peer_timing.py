@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
-import platform
 import shutil
 import subprocess
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+
+from environment import machine
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = ROOT / "benchmarks" / "peers"
@@ -83,24 +83,6 @@ def stored(package: str, case: str) -> PeerTime | None:
     return PeerTime(package, entry["seconds"], entry["logLik"],
                     f"stored {store['date'][:10]}", entry["version"],
                     tuple(entry["seconds_all"]))
-
-
-def machine() -> dict:
-    """CPU model, core count, memory and OS of this machine."""
-    cpu = platform.processor() or platform.machine()
-    memory_gb = None
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal"):
-                memory_gb = round(int(line.split()[1]) / 2**20, 1)
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gb": memory_gb,
-            "os": platform.platform()}
 
 
 def store(times: dict[str, PeerTime], r_version: str) -> None:

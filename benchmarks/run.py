@@ -40,6 +40,7 @@ sys.path.append(str(ROOT))  # after PYTHONPATH, so an exported engine there wins
 sys.path.append(str(ROOT / "benchmarks"))
 
 import peer_timing  # noqa: E402
+from environment import engine_description, machine  # noqa: E402
 from peer_timing import PeerTime  # noqa: E402
 from simulate import crossed_binomial, crossed_gaussian  # noqa: E402
 
@@ -294,30 +295,15 @@ def table_line(row: Row) -> str:
             f"{agreement(row)} | {'none stored' if peer is None else peer.source} |")
 
 
-def engine_description() -> str:
-    """Which semgalamm was timed: the working tree (HEAD, and whether the package has
-    uncommitted changes) or an exported commit (a COMMIT file beside the exported package)."""
-    folder = Path(semgalamm.__file__).resolve().parent
-    exported = folder.parent / "COMMIT"
-    if exported.exists():
-        return f"semgalamm of commit {exported.read_text().strip()} (exported to {folder})"
-    commit = subprocess.run(["git", "log", "-1", "--format=%h %cd", "--date=iso"],
-                            capture_output=True, text=True, cwd=ROOT, check=False)
-    dirty = subprocess.run(["git", "status", "--porcelain", "--", "semgalamm"],
-                           capture_output=True, text=True, cwd=ROOT, check=False).stdout
-    state = "with uncommitted changes" if dirty.strip() else "clean"
-    return f"semgalamm of the working tree at {commit.stdout.strip()} ({state})"
-
-
 def write_results(lines: list[str], args: argparse.Namespace) -> None:
     """benchmarks/results.md: the table, how it was measured, and the earlier '## ' sections."""
     now = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    info = peer_timing.machine()
+    info = machine()
     intro = (f"# Fit times beside the peers\n\n`python benchmarks/run.py --repeat "
              f"{args.repeat}{' --slow' if args.slow else ''}"
              f"{' --no-peers' if args.no_peers else ''}` on {now}: {info['cpu']}, "
              f"{info['cores']} cores, {info['memory_gb']} GB, other engineers' jobs running "
-             f"beside it. {engine_description()}.\n\n"
+             f"beside it. {engine_description(semgalamm)}.\n\n"
              "ratio = semgalamm time / peer time (below 1: semgalamm is faster). Each time is "
              "the median of the repeats of the fitting call alone (R: bench::hires_time around "
              "the call, after loading the package and the data; a fit over 30 s is timed "

@@ -16,7 +16,9 @@ costs (imports, loading numba's compiled code) do not enter the exponent.
     python benchmarks/scaling.py [--rows 10000 100000 1000000] [--family gaussian binomial]
                                  [--timeout 900] [--write]
 
---write writes benchmarks/results_scaling.md and docs/img/scaling.png (matplotlib).
+--write merges the figures into benchmarks/results_scaling.json (a size and family measured
+again replaces the stored one) and writes benchmarks/results_scaling.md and
+docs/img/scaling.png (matplotlib) from all of them.
 """
 
 from __future__ import annotations
@@ -28,14 +30,17 @@ import subprocess
 import sys
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from environment import engine_description, machine
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results_scaling.md"
+RAW = ROOT / "benchmarks" / "results_scaling.json"
+FAMILIES = ["gaussian", "binomial"]
 PLOT = ROOT / "docs" / "img" / "scaling.png"
 
 ITEMS = ("a1", "a2", "a3", "a4", "b1", "b2", "b3", "b4")
@@ -110,7 +115,9 @@ def fit_one(rows: int, family: str) -> dict:
     return {"family": family, "rows": len(data), "seconds": seconds,
             "loglik": fit.loglik, "converged": bool(fit.converged),
             "peak_rss_mb": peak_rss_mb(), "rss_before_fit_mb": before_fit_mb,
-            "loading_a2": float(loadings["trait1"].dropna().iloc[1])}
+            "loading_a2": float(loadings["trait1"].dropna().iloc[1]),
+            "engine": engine_description(semgalamm),
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
 
 
 @dataclass(frozen=True)
@@ -172,7 +179,8 @@ def exponent_lines(outcomes: list[Outcome], families: list[str]) -> list[str]:
 
 
 def plot(outcomes: list[Outcome], path: Path) -> None:
-    """Log-log seconds and peak RSS against rows, per family, with a slope-1 guide."""
+    """Log-log seconds and peak RSS against rows, per family, with a slope-1 guide and the
+    1 GB line."""
     try:
         import matplotlib
     except ImportError as error:
@@ -194,6 +202,7 @@ def plot(outcomes: list[Outcome], path: Path) -> None:
         guide = np.array([anchor["rows"], max(r["rows"] for r in first)])
         left.plot(guide, anchor["seconds"] * guide / guide[0], "k--", lw=1,
                   label="slope 1")
+    right.axhline(1024, color="grey", lw=1, ls=":", label="1 GB (goal at 10^6 rows)")
     for axis, label in ((left, "fit time (s)"), (right, "peak RSS (MB)")):
         axis.set_xscale("log")
         axis.set_yscale("log")
@@ -201,7 +210,6 @@ def plot(outcomes: list[Outcome], path: Path) -> None:
         axis.set_ylabel(label)
         axis.grid(True, which="both", alpha=0.3)
         axis.legend()
-    right.axhline(1024, color="grey", lw=1, ls=":")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
@@ -211,7 +219,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
-    parser.add_argument("--family", nargs="+", default=["gaussian", "binomial"])
+    parser.add_argument("--family", nargs="+", default=FAMILIES, choices=FAMILIES)
     parser.add_argument("--timeout", type=float, default=900.0,
                         help="seconds one size may take before it is stopped")
     parser.add_argument("--write", action="store_true",
@@ -228,17 +236,30 @@ def main() -> None:
             print(table([outcomes[-1]])[-1], flush=True)
             if outcomes[-1].result is None:
                 break  # a larger size would not finish either
-    lines = table(outcomes) + [""] + exponent_lines(outcomes, args.family)
+    if args.write:
+        outcomes = merged(outcomes)
+        RAW.write_text(json.dumps([asdict(o) for o in outcomes], indent=1) + "\n")
+    families = sorted({o.family for o in outcomes}, key=FAMILIES.index)
+    lines = table(outcomes) + [""] + exponent_lines(outcomes, families)
     print("\n".join(lines))
     if args.write:
-        now = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        engines = sorted({o.result["engine"] for o in outcomes if o.result})
         RESULTS.write_text(
             "# Scaling: fit time and peak memory against rows\n\n"
-            f"`python benchmarks/scaling.py` on {now}"
-            " (docs/scaling.md: the model, the machine, the reading).\n\n"
-            + "\n".join(lines) + "\n")
+            "`python benchmarks/scaling.py --write` (docs/scaling.md: the model, the "
+            f"machine, the reading); {'; '.join(engines)}; {machine()['cpu']}, "
+            f"{machine()['cores']} cores, other jobs running beside it. Raw figures: "
+            "benchmarks/results_scaling.json.\n\n" + "\n".join(lines) + "\n")
         plot(outcomes, PLOT)
 
+
+def merged(new: list[Outcome]) -> list[Outcome]:
+    """The stored outcomes (benchmarks/results_scaling.json) with ``new`` replacing those of
+    the same family and size, ordered by family and rows."""
+    kept = {(o.family, o.rows): o for o in
+            (Outcome(**entry) for entry in json.loads(RAW.read_text()))} if RAW.exists() else {}
+    kept.update({(o.family, o.rows): o for o in new})
+    return sorted(kept.values(), key=lambda o: (FAMILIES.index(o.family), o.rows))
 
 if __name__ == "__main__":
     main()
