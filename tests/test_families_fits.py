@@ -1,6 +1,7 @@
 """Fits with the families and links of issue 13 against R (tests/reference/families_fits.R,
 tests/fixtures/families.json): glmer binomial probit and cloglog, glmmTMB nbinom2 and
-Gamma(log), glmer.nb, ordinal::clmm (logit, probit; one and two random terms) and clmm2 with
+Gamma (log, inverse), glmer.nb, ordinal::clmm (logit, probit, cloglog; one and two random
+terms) and clmm2 with
 item-specific thresholds (a graded response model with equal loadings).
 
 The Laplace log-determinant uses the weight the reference uses: glmer the Fisher weight,
@@ -49,10 +50,17 @@ CASES = {
                        ("grouseticks.csv", {"YEAR": "category", "BROOD": str}),
                        families.negative_binomial(laplace_weight="fisher")),
     "gamma_tmb_log": ("y ~ x + (1 | g)", ("gamma_sim.csv", {"g": str}), "gamma(link='log')"),
+    # glmmTMB's start (its default beta = 0 is 1/0; the GLM start of IRLS leaves the support)
+    "gamma_tmb_inverse": ("y ~ x + (1 | g)", ("gamma_sim.csv", {"g": str}),
+                          families.gamma(link="inverse"), {"beta": [1 / 2.04, 0.0]}),
     "wine_logit": ("rating ~ temp + contact + (1 | judge)", ("wine.csv", {"judge": str}),
                    "ordinal"),
     "wine_probit": ("rating ~ temp + contact + (1 | judge)", ("wine.csv", {"judge": str}),
                     "ordinal(link='probit')"),
+    # clm without random effects: clmm's cloglog with a random effect uses exp(-exp(-x))
+    # (tests/reference/families_fits.R)
+    "wine_cloglog_clm": ("rating ~ temp + contact", ("wine.csv", {}),
+                         "ordinal(link = 'cloglog')"),
     "soup_logit": ("SURENESS ~ PROD + (1 | RESP) + (1 | RESP:PROD)",
                    ("soup.csv", {"RESP": str}), "ordinal"),
     "soup_probit": ("SURENESS ~ PROD + (1 | RESP) + (1 | RESP:PROD)",
@@ -68,8 +76,9 @@ _FITS: dict[str, semgalamm.FitResult] = {}
 
 def _fit(case: str):
     if case not in _FITS:
-        model, (name, factors), family = CASES[case]
-        _FITS[case] = semgalamm.fit(model, _data(name, factors), family=family)
+        model, (name, factors), family, *start = CASES[case]
+        _FITS[case] = semgalamm.fit(model, _data(name, factors), family=family,
+                                    start=start[0] if start else None)
     return _FITS[case]
 
 
@@ -129,7 +138,7 @@ def test_standard_errors(case):
         assert ours.to_numpy() == pytest.approx(ref["thresholds_se"], rel=2e-2)
 
 
-@pytest.mark.parametrize("case", ["ticks_tmb_nbinom2", "gamma_tmb_log"])
+@pytest.mark.parametrize("case", ["ticks_tmb_nbinom2", "gamma_tmb_log", "gamma_tmb_inverse"])
 def test_dispersion(case):
     """glmmTMB's log size (nbinom2) and log shape = -log dispersion (Gamma) with its SE."""
     table = family_parameter_table(_fit(case)).iloc[0]

@@ -6,9 +6,9 @@
 #     Rscript tests/reference/families_fits.R
 #
 # It writes the data it simulates or takes from R packages to tests/data/ (wine.csv,
-# soup.csv, gamma_sim.csv, grm_items.csv) and fits the models from those files read back, so that the
-# Python tests see exactly the same rows. tests/fixtures/families.json holds one object per
-# case: the R call, logLik, the fixed effects (and thresholds) with names and standard errors,
+# soup.csv, gamma_sim.csv, grm_items.csv) and fits the models from those files read back, so
+# that the Python tests see exactly the same rows. tests/fixtures/families.json holds one
+# object per case: the R call, logLik, the fixed effects (and thresholds) with names and standard errors,
 # random-effect SDs, the dispersion parameter, and the package versions.
 #
 # Laplace log-determinants: glmer uses the Fisher (expected) weight of each row in
@@ -132,11 +132,27 @@ tg <- glmmTMB(y ~ x + (1 | g), data = gam, family = Gamma(link = "log"))
 out$gamma_tmb_log <- tmb_case(
   tg, "glmmTMB(y ~ x + (1 | g), gamma_sim, family = Gamma(link = 'log'))",
   "tests/data/gamma_sim.csv", "dispersion (sigma^2 = 1/shape)")
+tgi <- glmmTMB(y ~ x + (1 | g), data = gam, family = Gamma(link = "inverse"),
+               start = list(beta = c(1 / mean(gam$y), 0)))  # beta = 0 is 1/0
+out$gamma_tmb_inverse <- tmb_case(
+  tgi, "glmmTMB(y ~ x + (1 | g), gamma_sim, family = Gamma(link = 'inverse'))",
+  "tests/data/gamma_sim.csv", "dispersion (sigma^2 = 1/shape)")
 out$gamma_tmb_log$dispersion$note <-
   "glmmTMB's sigma for Gamma is the coefficient of variation: shape = 1 / sigma^2"
 
 # ---- ordinal (clmm) ------------------------------------------------------------------------
 ctl <- clmm.control(gradTol = 1e-8, maxIter = 500, maxLineIter = 500)
+# cloglog: clm's F(x) = 1 - exp(-exp(x)) (the one semgalamm uses). clmm and clmm2 with
+# link = "cloglog" and a random effect compute the likelihood with exp(-exp(-x)) instead
+# (their logLik on wine, -82.729, is the quadrature integral with that F at their estimates;
+# with 1 - exp(-exp(x)) it is -88.862), so the reference is clm without random effects.
+fc <- clm(rating ~ temp + contact, data = wine, link = "cloglog")
+sc <- summary(fc)$coefficients
+out$wine_cloglog_clm <- list(
+  call = "clm(rating ~ temp + contact, wine, link = 'cloglog')", data = "tests/data/wine.csv",
+  package = "ordinal", link = "cloglog", logLik = as.numeric(logLik(fc)),
+  thresholds = named(fc$alpha), thresholds_se = I(unname(sc[names(fc$alpha), "Std. Error"])),
+  fixef = named(fc$beta), fixef_se = I(unname(sc[names(fc$beta), "Std. Error"])), sd = I(numeric(0)))
 for (link in c("logit", "probit")) {
   f1 <- clmm(rating ~ temp + contact + (1 | judge), data = wine, link = link, Hess = TRUE,
              control = ctl)
