@@ -90,3 +90,9 @@ def test_unknown_link_in_a_mapping(wine):
                       pd.DataFrame({"y": [0, 1, 1, 0], "item": ["a", "b", "a", "b"],
                                     "id": ["1", "1", "2", "2"]}),
                       family={"a": "binomial(link='logt')", "b": "binomial"})
+
+
+def test_cbind_response_with_ordinal_rows(wine):
+    wine["other"] = 1
+    with pytest.raises(DataError, match=r"ordinal rows need the column of categories"):
+        semgalamm.fit("cbind(rating, other) ~ temp + (1 | judge)", wine, family="ordinal")

@@ -199,3 +199,35 @@ def test_exact_gradient(case):
                         for e in np.eye(x.size)])
     assert gradient == pytest.approx(numeric, rel=1e-4, abs=1e-4)
     assert value == pytest.approx(laplace.deviance(x), rel=1e-12)
+
+
+def test_three_families_in_one_model():
+    """cbpp (binomial probit), grouseticks (negative binomial) and wine (ordinal) stacked in
+    one data frame with a family column and separate terms: the joint log-likelihood is the
+    sum of the three R fits' and each part's estimates are R's."""
+    cbpp = _data("cbpp.csv", {})
+    ticks = _data("grouseticks.csv", {})
+    wine = _data("wine.csv", {})
+    parts = [
+        pd.DataFrame({"y": cbpp.incidence / cbpp["size"], "w": cbpp["size"],
+                      "fam": "binomial(link='probit')", "A": 1.0,
+                      "grp": "h" + cbpp.herd.astype(str),
+                      **{f"p{k}": (cbpp.period == k) * 1.0 for k in (2, 3, 4)}}),
+        pd.DataFrame({"y": ticks.TICKS, "w": 1.0, "fam": "negative_binomial", "B": 1.0,
+                      "grp": "b" + ticks.BROOD.astype(str), "cHEIGHT": ticks.cHEIGHT,
+                      **{f"y{k}": (ticks.YEAR == k) * 1.0 for k in (96, 97)}}),
+        pd.DataFrame({"y": wine.rating, "w": 1.0, "fam": "ordinal", "C": 1.0,
+                      "grp": "j" + wine.judge.astype(str), "warm": (wine.temp == "warm") * 1.0,
+                      "yes": (wine.contact == "yes") * 1.0}),
+    ]
+    data = pd.concat(parts, ignore_index=True).fillna(0.0)
+    fit = semgalamm.fit(
+        "y ~ 0 + A + p2 + p3 + p4 + B + y96 + y97 + cHEIGHT + warm + yes"
+        " + (0 + A | grp) + (0 + B | grp) + (0 + C | grp)", data, family="fam", weights="w")
+    cases = ("cbpp_probit", "ticks_tmb_nbinom2", "wine_logit")
+    assert fit.loglik == pytest.approx(sum(REF[c]["logLik"] for c in cases), abs=1e-3)
+    ours = fit.fixef[["A", "p2", "B", "y96", "cHEIGHT", "warm", "yes"]].to_numpy()
+    reference = [REF["cbpp_probit"]["fixef"]["values"][i] for i in (0, 1)] + \
+        [REF["ticks_tmb_nbinom2"]["fixef"]["values"][i] for i in (0, 1, 3)] + \
+        REF["wine_logit"]["fixef"]["values"]
+    assert ours == pytest.approx(reference, rel=1e-3)

@@ -137,6 +137,11 @@ def build_design(spec: ModelSpec, data: pd.DataFrame, families: RowFamilies,
     n = frame.shape[0]
     latent_index = {name: k for k, name in enumerate(spec.latents)}
 
+    if spec.response.is_binomial_pair and families.mask("ordinal").any():
+        raise DataError(
+            "cbind(successes, failures) is a binomial response; ordinal rows need the column of "
+            "categories itself as the response (binomial rows can give a proportion with "
+            "weights= the number of trials, as lme4).")
     ordinal = None if spec.response.is_binomial_pair else ordinal_response(
         data[spec.response.name], frame.index, families, spec, frame)
     y, trials = _response(spec, frame) if ordinal is None else ordinal[:2]
