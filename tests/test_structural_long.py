@@ -212,9 +212,10 @@ def test_singular_I_minus_B_during_optimization_is_an_infeasible_point():
     lam[design.loadings.lambda_names.index("f1~f2")] = 1.0
     glmm = LaplaceGLMM(design)
     theta, beta = design.theta_start(), np.zeros(design.p)
+    log_sigma_zero = np.zeros((design.n, 2))  # family parameters psi: Gaussian log sigma = 0
     assert np.isfinite(glmm.evaluate(theta, beta, design.loadings.lambda_start,
-                                     np.ones(design.n)).deviance)
-    assert glmm.evaluate(theta, beta, lam, np.ones(design.n)).deviance == np.inf
+                                     log_sigma_zero).deviance)
+    assert glmm.evaluate(theta, beta, lam, log_sigma_zero).deviance == np.inf
 
 
 def test_singular_start_values_are_a_spec_error():
