@@ -57,10 +57,12 @@ CASES = {
                    "ordinal"),
     "wine_probit": ("rating ~ temp + contact + (1 | judge)", ("wine.csv", {"judge": str}),
                     "ordinal(link='probit')"),
-    # clm without random effects: clmm's cloglog with a random effect uses exp(-exp(-x))
-    # (tests/reference/families_fits.R)
+    # clm without random effects, and clmm's "loglog", which is clm's cloglog: clmm's own
+    # "cloglog" with a random effect computes exp(-exp(-x)) (tests/reference/families_fits.R)
     "wine_cloglog_clm": ("rating ~ temp + contact", ("wine.csv", {}),
                          "ordinal(link = 'cloglog')"),
+    "wine_cloglog_clmm_loglog": ("rating ~ temp + contact + (1 | judge)",
+                                 ("wine.csv", {"judge": str}), "ordinal(link = 'cloglog')"),
     "soup_logit": ("SURENESS ~ PROD + (1 | RESP) + (1 | RESP:PROD)",
                    ("soup.csv", {"RESP": str}), "ordinal"),
     "soup_probit": ("SURENESS ~ PROD + (1 | RESP) + (1 | RESP:PROD)",

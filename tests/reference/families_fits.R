@@ -145,7 +145,13 @@ ctl <- clmm.control(gradTol = 1e-8, maxIter = 500, maxLineIter = 500)
 # cloglog: clm's F(x) = 1 - exp(-exp(x)) (the one semgalamm uses). clmm and clmm2 with
 # link = "cloglog" and a random effect compute the likelihood with exp(-exp(-x)) instead
 # (their logLik on wine, -82.729, is the quadrature integral with that F at their estimates;
-# with 1 - exp(-exp(x)) it is -88.862), so the reference is clm without random effects.
+# with 1 - exp(-exp(x)) it is -88.862), and clmm's link = "loglog" is the cloglog of clm:
+# the references are clm without random effects and clmm(link = "loglog").
+fl <- clmm(rating ~ temp + contact + (1 | judge), data = wine, link = "loglog", Hess = TRUE,
+           control = ctl)
+out$wine_cloglog_clmm_loglog <- clmm_case(
+  fl, "clmm(rating ~ temp + contact + (1 | judge), wine, link = 'loglog')",
+  "tests/data/wine.csv")
 fc <- clm(rating ~ temp + contact, data = wine, link = "cloglog")
 sc <- summary(fc)$coefficients
 out$wine_cloglog_clm <- list(
