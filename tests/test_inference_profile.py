@@ -14,7 +14,7 @@ import pytest
 from scipy.stats import chi2
 
 import semgalamm
-from semgalamm.errors import SpecError, UnsupportedError
+from semgalamm.errors import SpecError
 from semgalamm.inference.profile import ProfileWarning
 from semgalamm.optimize import minimize_deviance
 from tests.conftest import fixture, load_csv
@@ -97,15 +97,27 @@ def test_an_sd_at_zero_has_lower_end_zero_with_a_warning():
     assert table.iloc[0, 0] == 0.0 and table.iloc[0, 1] > 0.1
 
 
-def test_profile_refuses_reml_and_unknown_names():
+@pytest.mark.slow
+def test_profile_of_a_reml_fit_equals_lme4():
+    """lme4 profiles a REML fit on the deviance of its ML refit (devfun2's refitML); the
+    estimate column keeps the REML estimates."""
+    ref = fixture("inference")["sleepstudy_reml"]
+    fit = semgalamm.fit(ref["model"], semgalamm.load_dataset("sleepstudy"), reml=True)
+    assert fit.deviance == pytest.approx(ref["REMLcrit"], abs=2e-3)
+    ours = fit.confint(method="profile")
+    theirs = lme4_table("sleepstudy_reml")
+    assert sorted(ours.index) == sorted(theirs.index)
+    np.testing.assert_allclose(ours.loc[theirs.index, "2.5 %"], theirs["lower"], atol=1e-2)
+    np.testing.assert_allclose(ours.loc[theirs.index, "97.5 %"], theirs["upper"], atol=1e-2)
+    assert ours.loc["sigma", "estimate"] == pytest.approx(fit.sigma)
+
+
+def test_profile_refuses_unknown_names():
     fit = our_fit("penicillin")
     with pytest.raises(SpecError, match="Did you mean 'sigma'"):
         fit.confint(method="profile", parm="sigm")
     with pytest.raises(SpecError, match="Did you mean 'profile'"):
         fit.confint(method="profil")
-    reml = semgalamm.fit("diameter ~ 1 + (1 | plate)", load_csv("Penicillin.csv"), reml=True)
-    with pytest.raises(UnsupportedError, match="reml=False"):
-        reml.confint(method="profile")
     # Wald stays the default, with today's columns
     assert list(fit.confint().columns) == ["estimate", "2.5 %", "97.5 %"]
     assert list(fit.confint(parm="(Intercept)").index) == ["(Intercept)"]

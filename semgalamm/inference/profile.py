@@ -18,6 +18,9 @@ c(theta) the rest of the profiled deviance. A fixed effect beta_j of such a mode
 outer parameter: its profile moves x_j beta_j into the offset and drops column j. For other
 families beta is an outer parameter and is fixed directly.
 
+A REML fit is profiled on the ML deviance of its refit by maximum likelihood, as lme4's
+``profile`` does (devfun2 calls refitML): the REML criterion has no profile over beta.
+
 A parameter whose profile does not reach q before its bound (an SD of 0, a correlation of
 +-1) gets the bound as that end, with a ProfileWarning.
 """
@@ -35,7 +38,7 @@ from numpy.typing import NDArray
 from scipy.optimize import brentq
 from scipy.stats import chi2
 
-from semgalamm.errors import SpecError, UnsupportedError, nearest
+from semgalamm.errors import SpecError, nearest
 from semgalamm.inference.parameters import (
     is_correlation,
     parameter_estimates,
@@ -234,15 +237,22 @@ def _fixed_effect_profile(fit: FitResult, j: int, objective: NaturalObjective,
     return _Profile(evaluate, float(fit.state.beta[j]), objective.estimate, minimum)
 
 
+def ml_refit(fit: FitResult) -> FitResult:
+    """A REML fit refitted by maximum likelihood (lme4's refitML), started at its estimates."""
+    from semgalamm.inference.bootstrap import RefitPlan
+
+    return replace(RefitPlan.of(fit), reml=False).refit(fit.design.y)
+
+
 def profile_confint(fit: FitResult, level: float = 0.95, parm: list[str] | None = None
                     ) -> pd.DataFrame:
     """Profile-likelihood intervals (module docstring): columns lower and upper bound
     (lme4's "2.5 %", "97.5 %") and the estimate, one row per parameter of ``parm`` (default:
-    all of ``parameter_estimates(fit)``)."""
-    if fit.laplace.reml:
-        raise UnsupportedError("Profile intervals are computed for maximum-likelihood fits; "
-                               "refit with reml=False (or use method='wald' or 'boot').")
+    all of ``parameter_estimates(fit)``). A REML fit is profiled as lme4 does it: on the
+    deviance of its maximum-likelihood refit (the estimate column stays the REML one)."""
     estimates = parameter_estimates(fit)
+    if fit.laplace.reml:  # lme4's devfun2 profiles the ML refit (refitML)
+        fit = ml_refit(fit)
     names = list(estimates.index)
     chosen = names if parm is None else ([parm] if isinstance(parm, str) else list(parm))
     for name in chosen:

@@ -6,7 +6,9 @@
 #
 # It writes tests/fixtures/inference.json, read by tests/test_inference_*.py.
 # Data: the CSVs shipped with semgalamm (sleepstudy, cbpp) and tests/data/Penicillin.csv.
-# Every fit is by maximum likelihood (REML = FALSE), default optimizers, nAGQ = 1.
+# Every fit is by maximum likelihood (REML = FALSE), default optimizers, nAGQ = 1, except
+# sleepstudy_reml (REML = TRUE: lme4 profiles a REML fit on the deviance of its ML refit,
+# devfun2's refitML, so its profile intervals are those of the ML fit).
 #
 # Fields, per model:
 #   predict_conditional   predict(fit) (link scale; lmer: the mean)
@@ -78,6 +80,15 @@ out$sleepstudy_intercept <- list(
   model = "Reaction ~ Days + (1 | Subject)",
   logLik = as.numeric(logLik(fi)),
   profile = profile_table(fi)
+)
+
+# ---- sleepstudy by REML: profile intervals -----------------------------------
+fr <- lmer(Reaction ~ Days + (Days | Subject), sleep, REML = TRUE)
+out$sleepstudy_reml <- list(
+  model = "Reaction ~ Days + (Days | Subject)",
+  REML = TRUE,
+  REMLcrit = REMLcrit(fr),
+  profile = profile_table(fr)
 )
 
 # ---- Penicillin: crossed random intercepts ----------------------------------
