@@ -176,10 +176,11 @@ def summary_sections(fit: FitResult) -> list[Section]:
         sections.append(Section(None, (), stats, stats.to_string(
             index=False, float_format=lambda v: f"{v:.1f}"), html_index=False))
     scaled = fit.residuals("pearson", scaled=True)
-    quant = pd.DataFrame([np.quantile(scaled, [0, 0.25, 0.5, 0.75, 1])],
-                         columns=["Min", "1Q", "Median", "3Q", "Max"])
-    sections.append(Section("Scaled residuals:", (), quant, quant.to_string(
-        index=False, float_format=lambda v: f"{v:.4f}"), html_index=False))
+    if np.isfinite(scaled).any():  # ordinal rows have none (clmm prints none)
+        quant = pd.DataFrame([np.nanquantile(scaled, [0, 0.25, 0.5, 0.75, 1])],
+                             columns=["Min", "1Q", "Median", "3Q", "Max"])
+        sections.append(Section("Scaled residuals:", (), quant, quant.to_string(
+            index=False, float_format=lambda v: f"{v:.4f}"), html_index=False))
     from semgalamm.results.tables import loading_table
 
     loadings = loading_table(fit)
