@@ -47,6 +47,7 @@ mu = g^{-1}(nu) (log, identity, inverse) composed with a family written on the m
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from functools import cached_property
 
@@ -431,12 +432,12 @@ class CdfLink:
     """A cumulative link: F(x) through log F, log(1 - F) and log f (stable in both tails),
     and g1 = f'/f, g2 = f''/f."""
 
-    log_cdf: object
-    log_sf: object
-    log_pdf: object
-    g1: object
-    g2: object
-    quantile: object
+    log_cdf: Callable[[FloatArray], FloatArray]
+    log_sf: Callable[[FloatArray], FloatArray]
+    log_pdf: Callable[[FloatArray], FloatArray]
+    g1: Callable[[FloatArray], FloatArray]
+    g2: Callable[[FloatArray], FloatArray]
+    quantile: Callable[[FloatArray], FloatArray]
 
     def density(self, x: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
         """f, f', f'' at x, 0 where x is infinite (the missing thresholds of ordinal rows)."""
