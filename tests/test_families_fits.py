@@ -155,12 +155,16 @@ def test_dispersion(case):
 
 
 def test_laplace_weight():
-    """glmmTMB's nbinom2 log-likelihood needs the observed weight; glmer.nb's the Fisher
-    weight: each family object evaluated at the other reference's optimum differs."""
+    """glmmTMB's nbinom2 log-likelihood needs the observed weight, glmer.nb's the Fisher
+    weight; glmer's probit needs the Fisher weight (the observed one gives 0.038 more)."""
     observed, fisher = _fit("ticks_tmb_nbinom2"), _fit("ticks_glmer_nb")
     assert observed.loglik - fisher.loglik == pytest.approx(
         REF["ticks_tmb_nbinom2"]["logLik"] - REF["ticks_glmer_nb"]["logLik"], abs=1e-3)
     assert abs(observed.loglik - fisher.loglik) > 0.2
+    model, (name, factors), _ = CASES["cbpp_probit"]
+    probit = families.Family("binomial", "probit", laplace_weight="observed")
+    other = semgalamm.fit(model, _data(name, factors), family=probit)
+    assert abs(other.loglik - REF["cbpp_probit"]["logLik"]) > 0.03
 
 
 def test_category_probabilities():
