@@ -239,3 +239,17 @@ def test_three_families_in_one_model():
         [REF["ticks_tmb_nbinom2"]["fixef"]["values"][i] for i in (0, 1, 3)] + \
         REF["wine_logit"]["fixef"]["values"]
     assert ours == pytest.approx(reference, rel=1e-3)
+
+
+def test_ordered_categorical_response_equals_integer_scores():
+    """An ordered categorical response (labels in their declared order, not alphabetical)
+    gives the fit of its integer codes, thresholds named by the labels."""
+    wine = _data("wine.csv", {"judge": str})
+    labels = ["none", "weak", "some", "bitter", "very"]
+    wine["rating"] = pd.Categorical.from_codes(wine["rating"] - 1, categories=labels,
+                                               ordered=True)
+    fit = semgalamm.fit("rating ~ temp + contact + (1 | judge)", wine, family="ordinal")
+    assert fit.loglik == pytest.approx(_fit("wine_logit").loglik, abs=1e-6)
+    assert list(family_parameter_values(fit).index) == [
+        "none|weak", "weak|some", "some|bitter", "bitter|very"]
+    assert list(category_probabilities(fit).columns) == labels
