@@ -85,6 +85,23 @@ def test_a_loading_interval_ends_where_the_lr_statistic_is_the_chi_square_quanti
     assert interval.iloc[0, 0] < fit.state.lam[0] < interval.iloc[0, 1]
 
 
+@pytest.mark.slow
+def test_a_non_reference_residual_sd_interval_equals_it_as_the_reference_group():
+    """Heteroscedastic Gaussian rows (y ~~ (1 | item)): item 2's residual SD, profiled through
+    sigma exp(rho_2), has the interval it gets as the reference group (item relabelled to
+    sort first), where it is the profiled sigma itself."""
+    data = load_csv("hsced.csv")
+    model = "y ~ x + (1 | id); y ~~ (1 | item)"
+    fit = semgalamm.fit(model, data)
+    relabelled = semgalamm.fit(model, data.assign(item=data["item"].map({1: "b", 2: "a"})))
+    assert fit.residual_sd()["sd"].iloc[1] == pytest.approx(
+        relabelled.residual_sd()["sd"].iloc[0], rel=1e-4)
+    ours = fit.confint(method="profile", parm="sigma 2")
+    reference = relabelled.confint(method="profile", parm="sigma a")
+    np.testing.assert_allclose(ours.iloc[0, :2], reference.iloc[0, :2], rtol=2e-4)
+    assert ours.iloc[0, 0] < ours.iloc[0, 2] < ours.iloc[0, 1]
+
+
 def test_an_sd_at_zero_has_lower_end_zero_with_a_warning():
     rng = np.random.default_rng(1)
     data = pd.DataFrame({"y": rng.normal(size=40), "g": np.repeat(np.arange(8), 5)})

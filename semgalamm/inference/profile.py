@@ -200,19 +200,37 @@ def _scale(objective: NaturalObjective) -> FloatArray:
     return np.where(corr, 0.5, np.maximum(np.abs(objective.estimate), 0.1))
 
 
-def _outer_profile(objective: NaturalObjective, j: int, minimum: float
-                   ) -> _Profile:
-    """The profile of an outer parameter: fix phi_j = v, minimize over the others."""
+def _outer_profile(objective: NaturalObjective, j: int, minimum: float,
+                   phi_j: Callable[[float, FloatArray], float] = lambda v, rest: v,
+                   estimate: float | None = None) -> _Profile:
+    """The profile of an outer parameter: fix phi_j = v, minimize over the others. A
+    parameter that is a function of phi (a group's residual SD sigma exp(rho_k)) is profiled
+    with phi_j = ``phi_j(v, rest)`` and its ``estimate``."""
     keep = np.arange(objective.estimate.size) != j
     scale = _scale(objective)[keep]
 
     def evaluate(v: float, start: FloatArray) -> tuple[float, FloatArray]:
         def f(rest: FloatArray) -> float:
-            return objective.deviance(np.insert(rest, j, v))
+            return objective.deviance(np.insert(rest, j, phi_j(v, rest)))
 
         return _minimize_rest(f, start, objective.lower[keep], objective.upper[keep], scale)
 
-    return _Profile(evaluate, float(objective.estimate[j]), objective.estimate[keep], minimum)
+    at = float(objective.estimate[j]) if estimate is None else estimate
+    return _Profile(evaluate, at, objective.estimate[keep], minimum)
+
+
+def _group_sigma_profile(fit: FitResult, k: int, position: dict[str, int],
+                         objective: NaturalObjective, minimum: float) -> _Profile:
+    """sigma_k = sigma exp(rho_k) of variance group k > 0 (profiled Gaussian objective):
+    rho_k = log(v / sigma) while sigma and the rest are re-optimized."""
+    s = position["sigma"]
+    rho = fit.laplace.layout.slices()["log_sd_ratio"]
+    j = s + 1 + (rho.start - fit.laplace.layout.slices()["theta"].stop) + (k - 1)
+
+    def log_ratio(v: float, rest: FloatArray) -> float:
+        return float(np.log(v / rest[s])) if v > 0 and rest[s] > 0 else -np.inf
+
+    return _outer_profile(objective, j, minimum, log_ratio, float(fit._group_sigma()[k]))
 
 
 def _fixed_effect_profile(fit: FitResult, j: int, objective: NaturalObjective,
@@ -300,10 +318,7 @@ def _parameter_profile(fit: FitResult, name: str, position: dict[str, int],
     if fit.laplace.profiled and name == sigma_rows[0]:  # the reference group's sigma
         return _outer_profile(objective, position["sigma"], minimum)
     if name in sigma_rows:
-        warnings.warn(f"The profile of {name} (a residual SD beside the reference group's) "
-                      "is not available; its interval is NaN (use method='boot').",
-                      ProfileWarning, stacklevel=3)
-        return None
+        return _group_sigma_profile(fit, sigma_rows.index(name), position, objective, minimum)
     j = list(fit.design.fixed_names).index(name)
     if fit.design.fixed_latent[j] is not None:
         warnings.warn(f"{name} multiplies a latent's loading, so its profile is not available "
