@@ -171,9 +171,11 @@ class RowCliqueInverse:
         row = np.maximum(first, second)
         keys = np.repeat(np.arange(q, dtype=np.int64), np.diff(L.indptr)) * q + L.indices
         wanted = col * q + row
-        self.position = np.searchsorted(keys, wanted)
-        if not np.array_equal(keys[np.minimum(self.position, keys.size - 1)], wanted):
+        position = np.searchsorted(keys, wanted)
+        if not np.array_equal(keys[np.minimum(position, keys.size - 1)], wanted):
             raise AssertionError("a pair of columns of a row of A is not in the pattern of L")
+        #: (n, K, K) positions in the selected inverse, int32 when they fit (half the memory)
+        self.position = position.astype(np.int32) if L.nnz < 2**31 else position
         self.nnz = L.nnz
 
     def times(self, z: FloatArray, values: FloatArray) -> FloatArray:
