@@ -49,6 +49,10 @@ CASES = {
     "ticks_glmer_nb": ("TICKS ~ YEAR + cHEIGHT + (1 | BROOD)",
                        ("grouseticks.csv", {"YEAR": "category", "BROOD": str}),
                        families.negative_binomial(laplace_weight="fisher")),
+    # TMB's observed weight; glmmTMB's start (its default beta = 0 is a mean of 0)
+    "poisson_identity_tmb": ("y ~ x + (1 | g)", ("poisson_identity.csv", {"g": str}),
+                             families.Family("poisson", "identity", laplace_weight="observed"),
+                             {"beta": [2.0, 1.5]}),
     "gamma_tmb_log": ("y ~ x + (1 | g)", ("gamma_sim.csv", {"g": str}), "gamma(link='log')"),
     # glmmTMB's start (its default beta = 0 is 1/0; the GLM start of IRLS leaves the support)
     "gamma_tmb_inverse": ("y ~ x + (1 | g)", ("gamma_sim.csv", {"g": str}),

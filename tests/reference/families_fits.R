@@ -6,9 +6,10 @@
 #     Rscript tests/reference/families_fits.R
 #
 # It writes the data it simulates or takes from R packages to tests/data/ (wine.csv,
-# soup.csv, gamma_sim.csv, grm_items.csv) and fits the models from those files read back, so
-# that the Python tests see exactly the same rows. tests/fixtures/families.json holds one
-# object per case: the R call, logLik, the fixed effects (and thresholds) with names and standard errors,
+# soup.csv, gamma_sim.csv, grm_items.csv, poisson_identity.csv) and fits the models from
+# those files read back, so that the Python tests see exactly the same rows.
+# tests/fixtures/families.json holds one object per case: the R call, logLik, the fixed
+# effects (and thresholds) with names and standard errors,
 # random-effect SDs, the dispersion parameter, and the package versions.
 #
 # Laplace log-determinants: glmer uses the Fisher (expected) weight of each row in
@@ -65,6 +66,17 @@ grm <- read.csv("tests/data/grm_items.csv")
 grm$yf <- factor(grm$y, ordered = TRUE)
 grm$item <- factor(grm$item); grm$person <- factor(grm$person)
 
+# Poisson counts with an identity link: mean 2 + 1.5 x + b, x in (0, 3), b ~ N(0, 0.3^2),
+# 30 clusters of 10 (glmer's PIRLS fails on it, "PIRLS loop resulted in NaN value"; glmmTMB
+# with a start fits it).
+set.seed(20261215)
+g <- rep(seq_len(30), each = 10)
+x <- round(runif(300, 0, 3), 3)
+b <- rnorm(30, sd = 0.3)
+write.csv(data.frame(y = rpois(300, 2 + 1.5 * x + b[g]), x = x, g = g),
+          "tests/data/poisson_identity.csv", row.names = FALSE)
+pid <- read.csv("tests/data/poisson_identity.csv"); pid$g <- factor(pid$g)
+
 cbpp <- read.csv("tests/data/cbpp.csv")
 cbpp$herd <- factor(cbpp$herd); cbpp$period <- factor(cbpp$period)
 ticks <- read.csv("tests/data/grouseticks.csv")
@@ -88,7 +100,7 @@ tmb_case <- function(fit, call, data, dispersion_name) {
        logLik = as.numeric(logLik(fit)),
        fixef = named(fixef(fit)$cond), fixef_se = unname(s[, "Std. Error"]),
        sd = unname(sapply(VarCorr(fit)$cond, function(v) attr(v, "stddev"))),
-       dispersion = list(name = dispersion_name, value = unname(sigma(fit)),
+       dispersion = if (!is.null(dispersion_name)) list(name = dispersion_name, value = unname(sigma(fit)),
                          log_value = unname(fit$fit$par["betad"]),
                          log_se = unname(sqrt(diag(vcov(fit, full = TRUE)))[
                            grep("^d~", colnames(vcov(fit, full = TRUE)))])))
@@ -115,6 +127,12 @@ for (link in c("probit", "cloglog")) {
     f, sprintf("glmer(cbind(incidence, size - incidence) ~ period + (1 | herd), cbpp, binomial(link = '%s'))", link),
     "tests/data/cbpp.csv")
 }
+
+tpi <- glmmTMB(y ~ x + (1 | g), data = pid, family = poisson(link = "identity"),
+               start = list(beta = c(2, 1.5)))  # beta = 0 is a mean of 0
+out$poisson_identity_tmb <- tmb_case(
+  tpi, "glmmTMB(y ~ x + (1 | g), poisson_identity, poisson(link = 'identity'))",
+  "tests/data/poisson_identity.csv", NULL)
 
 # ---- negative binomial ---------------------------------------------------------------------
 nb <- glmer.nb(TICKS ~ YEAR + cHEIGHT + (1 | BROOD), data = ticks)
