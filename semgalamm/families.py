@@ -280,10 +280,6 @@ class FamilyParameters:
     sets: tuple[ThresholdSet, ...] = ()
     row_set: IntArray | None = None
 
-    def gather(self, values: FloatArray) -> FloatArray:
-        """psi (n, 2) from the parameter vector (0 where unused)."""
-        return np.where(self.index >= 0, np.asarray(values)[np.maximum(self.index, 0)], 0.0)
-
 
 @dataclass(frozen=True)
 class RowFamilies:
