@@ -198,21 +198,18 @@ class SemFit:
             names.append(name)
         return pd.DataFrame(self.vcov_free, index=names, columns=names)
 
-    def confint(self, level: float = 0.95) -> pd.DataFrame:
-        """Wald confidence intervals of the free parameters, labelled as vcov(), with the
-        columns of FitResult.confint(): estimate and the two bounds (the ci.lower and
-        ci.upper of lavaan's parameterEstimates(level=)); a parameter held at an inequality
-        bound has none."""
-        level = check_level(level)
-        names = list(self.vcov().index)
-        estimate = np.asarray(self.estimate.x, dtype=float)
-        se = np.sqrt(np.clip(np.diag(self.vcov_free), 0, None))
-        for position in self._active_positions():  # held at an inequality bound: no SE
-            se[position - 1] = np.nan
-        z = stats.norm.ppf(0.5 + level / 2)
-        lo, hi = f"{100 * (1 - level) / 2:g} %", f"{100 * (1 + level) / 2:g} %"
-        return pd.DataFrame({"estimate": estimate, lo: estimate - z * se,
-                             hi: estimate + z * se}, index=names)
+    def confint(self, level: float = 0.95, method: str = "wald", parm=None,
+                **boot_options) -> pd.DataFrame:
+        """Confidence intervals of the free parameters (labelled as vcov()) and the ``:=``
+        parameters (by name); ``level`` a proportion. ``method="wald"``: columns estimate and
+        the two bounds (lavaan's parameterEstimates(level=) ci.lower, ci.upper); a parameter
+        held at an inequality bound has none. ``"boot"``: percentile intervals over a
+        parametric bootstrap (options n=200, seed=, executor=, progress=,
+        boot_type="percentile"|"basic"), columns the two bounds and the estimate. ``parm``: a
+        name or list of names. See semgalamm.inference.sem_confint."""
+        from semgalamm.inference.confint import confint
+
+        return confint(self, check_level(level), method, parm, **boot_options)
 
     def __repr__(self) -> str:
         return (f"<SemFit {self.function}(): {self.nobs} observations, {self.npar} parameters, "
