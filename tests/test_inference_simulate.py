@@ -176,3 +176,20 @@ def test_negative_binomial_and_gamma_moments():
     assert draws.min() > 0
     assert np.mean(draws.mean(axis=1) / mu) == pytest.approx(1, abs=0.01)
     assert np.mean(draws.var(axis=1) / (phi * mu**2)) == pytest.approx(1, abs=0.03)
+
+
+def test_ordinal_category_frequencies_are_the_model_probabilities():
+    """wine (clmm's rating ~ temp + contact + (1 | judge)), draws with the random effects at
+    their modes: each row's category frequencies over 4000 draws equal F's
+    category_probabilities(fit) within 5 binomial SEs (360 row x category cells)."""
+    from semgalamm.results.ordinal import category_probabilities
+
+    wine = semgalamm.load_dataset("wine")
+    fit = semgalamm.fit("rating ~ temp + contact + (1 | judge)", wine, family="ordinal")
+    draws = fit.simulate(N_DRAWS, seed=3, conditional=True).to_numpy()
+    probabilities = category_probabilities(fit).to_numpy()
+    assert set(np.unique(draws)) == set(range(probabilities.shape[1]))  # codes 0..K-1
+    frequencies = np.column_stack([(draws == k).mean(axis=1)
+                                   for k in range(probabilities.shape[1])])
+    se = np.sqrt(probabilities * (1 - probabilities) / N_DRAWS)
+    assert np.all(np.abs(frequencies - probabilities) <= 5 * se + 1e-4)

@@ -82,11 +82,25 @@ class RefitPlan:
         from semgalamm.laplace.model import LaplaceModel
         from semgalamm.results.fit_result import FitResult
 
-        laplace = LaplaceModel.create(replace(self.design, y=np.asarray(y, dtype=float)),
+        laplace = LaplaceModel.create(with_response(self.design, np.asarray(y, dtype=float)),
                                       reml=self.reml)
         opt = _minimize(laplace, np.array(self.x0, dtype=float), False)
         return FitResult.from_fit(self.model, self.syntax, self.spec, laplace, opt, self.rows,
                                   self.families)
+
+
+def with_response(design: Design, y: FloatArray) -> Design:
+    """``design`` with the response ``y``; ordinal rows find their thresholds (psi) by their
+    new categories (design.row_families.with_family_parameters)."""
+    from semgalamm.design.row_families import with_family_parameters
+
+    families = design.families
+    parameters = families.parameters
+    if parameters is not None and parameters.sets:
+        sets = [(parameters.sets[r].key, parameters.sets[r].categories) if r >= 0 else ("", ())
+                for r in parameters.row_set]
+        families = with_family_parameters(replace(families, parameters=None), y, sets)
+    return replace(design, y=y, families=families)
 
 
 def statistic_values(output: Any) -> tuple[tuple[str, ...], FloatArray]:

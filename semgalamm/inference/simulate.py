@@ -9,7 +9,9 @@ For each draw, with the fitted beta, lambda, theta and residual SDs,
 Smooths keep their fitted functions f (their penalized coefficients are estimates of the
 population curve, not draws of a grouping factor). Gaussian rows get N(mu, sigma_i^2 / w_i),
 binomial rows successes out of their trials, Poisson rows counts, negative binomial rows
-counts of mean mu and variance mu + mu^2 / size, Gamma rows shape w / phi and mean mu.
+counts of mean mu and variance mu + mu^2 / size, Gamma rows shape w / phi and mean mu, and
+ordinal rows (categories 0..K-1) the number of thresholds j with U > F(theta_j - nu), U
+uniform on (0, 1): category j with probability F(theta_j - nu) - F(theta_{j-1} - nu).
 
 ``SimulationBasis`` holds what a draw needs as plain arrays, so that it travels to worker
 processes (semgalamm.bootstrap) without the fit's CHOLMOD factor.
@@ -33,7 +35,8 @@ if TYPE_CHECKING:
     from semgalamm.results.fit_result import FitResult
 
 FloatArray = NDArray[np.float64]
-SIMULATED_FAMILIES = ("gaussian", "binomial", "poisson", "negative_binomial", "gamma")
+SIMULATED_FAMILIES = ("gaussian", "binomial", "poisson", "negative_binomial", "gamma",
+                      "ordinal")
 
 
 @dataclass(frozen=True)
@@ -50,8 +53,9 @@ class RandomTermDraw:
 @dataclass(frozen=True)
 class SimulationBasis:
     """nu without the random terms' contributions, the random terms, and each row's family,
-    trials, prior weight, residual SD (nan for rows without one) and family parameters psi
-    (n, 2: log size of negative binomial rows, log dispersion of Gamma rows)."""
+    trials, prior weight, residual SD (nan for rows without one), family parameters psi
+    (n, 2: log size of negative binomial rows, log dispersion of Gamma rows) and thresholds
+    (n, m: an ordinal row's K - 1 thresholds theta_j, then +inf)."""
 
     nu_fixed: FloatArray
     terms: tuple[RandomTermDraw, ...]
@@ -60,6 +64,24 @@ class SimulationBasis:
     weights: FloatArray
     sigma: FloatArray
     psi: FloatArray
+    thresholds: FloatArray
+
+
+def row_thresholds(fit: FitResult) -> FloatArray:
+    """Each ordinal row's thresholds at the estimates, padded with +inf to the largest set
+    ((n, 0) without ordinal rows)."""
+    from semgalamm.results.ordinal import family_parameter_values
+
+    parameters = fit.design.families.parameters
+    if parameters is None or not parameters.sets:
+        return np.zeros((fit.design.n, 0))
+    values = family_parameter_values(fit).to_numpy()
+    width = max(len(s.categories) for s in parameters.sets) - 1
+    out = np.full((fit.design.n, width), np.inf)
+    for s, thresholds in enumerate(parameters.sets):
+        k = len(thresholds.categories) - 1
+        out[parameters.row_set == s, :k] = values[thresholds.first:thresholds.first + k]
+    return out
 
 
 def simulation_basis(fit: FitResult) -> SimulationBasis:
@@ -83,7 +105,7 @@ def simulation_basis(fit: FitResult) -> SimulationBasis:
         nu_fixed -= np.sum(z * modes[block.index], axis=1)
         terms.append(RandomTermDraw(z, block.index, scale * T, modes))
     return SimulationBasis(nu_fixed, tuple(terms), d.families, d.trials, d.weights,
-                           fit._row_sigma(), family_parameters(fit))
+                           fit._row_sigma(), family_parameters(fit), row_thresholds(fit))
 
 
 def draw_responses(basis: SimulationBasis, rng: np.random.Generator,
@@ -110,6 +132,14 @@ def draw_responses(basis: SimulationBasis, rng: np.random.Generator,
     gamma = fam.mask("gamma")
     shape = basis.weights[gamma] * np.exp(-basis.psi[gamma, 0])
     y[gamma] = rng.gamma(shape, mu[gamma] / shape)
+    for code, family in enumerate(fam.families):
+        if family.name == "ordinal":
+            rows = fam.codes == code
+            theta = basis.thresholds[rows]
+            with np.errstate(invalid="ignore"):
+                cumulative = np.where(np.isfinite(theta),
+                                      family.cdf(theta - nu[rows, None]), 1.0)
+            y[rows] = np.sum(rng.random(rows.sum())[:, None] > cumulative, axis=1)
     return y
 
 
