@@ -153,3 +153,28 @@ def test_population_standard_errors_of_a_smooth_equal_mgcv():
                         se_fit=True)
     np.testing.assert_allclose(table["fit"], ref["predict_new"], rtol=1e-6)
     np.testing.assert_allclose(table["se_fit"], ref["se_new"], rtol=1e-6)
+
+
+def test_ordinal_probabilities_and_probs_on_other_fits():
+    """predict(type="probs") on wine: rows sum to 1, the same at newdata = the data, and the
+    probability of each row's observed category is exp of its log-likelihood given nu (the
+    family's own loglik); a non-ordinal fit, or probs at the population level, is refused."""
+    from semgalamm.inference.residuals import family_parameters
+
+    wine = semgalamm.load_dataset("wine")
+    fit = semgalamm.fit("rating ~ temp + contact + (1 | judge)", wine, family="ordinal")
+    probs = fit.predict(type="probs")
+    assert list(probs.columns) == ["1", "2", "3", "4", "5"]
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-12)
+    np.testing.assert_allclose(fit.predict(wine, type="probs"), probs, atol=1e-10)
+    d = fit.design
+    observed = probs.to_numpy()[np.arange(d.n), d.y.astype(int)]
+    loglik = d.families.loglik(d.y, fit.state.nu, d.weights, d.trials, family_parameters(fit))
+    np.testing.assert_allclose(np.log(observed), loglik, atol=1e-10)
+    with pytest.raises(UnsupportedError, match="conditional modes"):
+        fit.predict(type="probs", conditional=False)
+    cbpp = semgalamm.load_dataset("cbpp")
+    binomial = semgalamm.fit("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp,
+                             family="binomial")
+    with pytest.raises(UnsupportedError, match="binomial rows only. Use type='response'"):
+        binomial.predict(type="probs")

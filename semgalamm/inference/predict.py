@@ -206,8 +206,12 @@ def predict(fit: FitResult, newdata: pd.DataFrame | dict | None = None, *,
     """Predictions at ``newdata`` (None: the fitted rows), conditional on the estimated random
     effects or (``conditional=False``) at the population level, on the ``"link"`` or
     ``"response"`` scale (binomial: the probability). ``se_fit=True`` returns a DataFrame
-    with columns ``fit`` and ``se_fit`` (population level on the link scale only)."""
-    check_choice(type, ("link", "response"), "type")
+    with columns ``fit`` and ``se_fit`` (population level on the link scale only).
+    ``type="probs"`` (ordinal fits): a DataFrame of P(y = category) per row and category,
+    given the conditional modes (semgalamm.results.ordinal.category_probabilities)."""
+    check_choice(type, ("link", "response", "probs"), "type")
+    if type == "probs":
+        return _category_probabilities(fit, newdata, conditional, allow_new_levels, se_fit)
     d = fit.design
     if se_fit and (conditional or type != "link"):
         raise UnsupportedError(
@@ -237,3 +241,22 @@ def predict(fit: FitResult, newdata: pd.DataFrame | dict | None = None, *,
     if type == "link":
         return nu
     return _families_at(fit, newdata is not None, m).mean(nu, np.ones(m))
+
+
+def _category_probabilities(fit: FitResult, newdata, conditional: bool,
+                            allow_new_levels: bool, se_fit: bool) -> pd.DataFrame:
+    """predict(type="probs"): the ordinal category probabilities of F(theta_j - nu)."""
+    from semgalamm.results.ordinal import category_probabilities
+
+    if not fit.design.families.mask("ordinal").any():
+        names = sorted({f.name for f in fit.design.families.families})
+        raise UnsupportedError(
+            "type='probs' gives the category probabilities of ordinal rows; this fit has "
+            f"{', '.join(names)} rows only. Use type='response' (the mean) or type='link'.")
+    if se_fit or not conditional or allow_new_levels:
+        raise UnsupportedError(
+            "type='probs' gives the probabilities given the random effects' conditional modes "
+            "at the fitted levels: drop se_fit, conditional=False and allow_new_levels=True "
+            "(or use type='link' with them).")
+    return category_probabilities(fit, None if newdata is None else _as_frame(newdata))
+

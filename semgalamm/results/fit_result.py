@@ -363,7 +363,8 @@ class FitResult:
                 se_fit: bool = False) -> np.ndarray | pd.DataFrame:
         """Predictions at ``newdata`` (None: the fitted rows) given the random effects'
         conditional modes, or at the population level (``conditional=False``, lme4's
-        ``re.form = NA``); ``type`` "response" or "link"; new levels at 0 with
+        ``re.form = NA``); ``type`` "response", "link" or "probs" (ordinal fits: a DataFrame
+        of category probabilities); new levels at 0 with
         ``allow_new_levels=True``; ``se_fit=True`` (population, link scale) returns a
         DataFrame of fit and se_fit. See semgalamm.inference.predict."""
         from semgalamm.inference.predict import predict
