@@ -149,9 +149,25 @@ def test_glance_and_augment():
     np.testing.assert_allclose(augmented[".resid"], augmented.Reaction - augmented[".mu"])
     frame = fit.augment()
     assert list(frame.columns) == [".response", "Subject", ".fitted", ".mu", ".fixed",
-                                   ".resid", ".wtres"]
+                                   ".resid", ".wtres", ".hat", ".cooksd"]
     with pytest.raises(SpecError, match="not in data"):
         fit.augment(data.iloc[:10])
+
+
+@pytest.mark.parametrize("case", ["sleepstudy_ml", "sleepstudy_reml", "cbpp_glmer"])
+def test_augment_hat_and_cooksd_and_glance_sigma_equal_lme4(case):
+    """.hat = lme4's hatvalues() (the penalized system's hat diagonal; for the binomial GLMM
+    lme4's mix of prior weights outside and PIRLS weights inside), .cooksd = lme4's
+    cooks.distance(), glance's sigma = lme4's sigma() (1 for the binomial GLMM); 2e-3
+    relative: lme4's own estimates differ from ours by about 1e-4."""
+    ref = reference(case)
+    fit = cbpp_fit() if case == "cbpp_glmer" else sleep_fit(case.endswith("reml"))
+    frame = fit.augment()
+    np.testing.assert_allclose(frame[".hat"], ref["hat"], rtol=2e-3)
+    np.testing.assert_allclose(frame[".cooksd"], ref["cooksd"], rtol=2e-3)
+    assert fit.glance().sigma.iloc[0] == pytest.approx(ref["sigma"], rel=1e-4)
+    if case != "cbpp_glmer":  # a linear smoother's hat matrix: leverages in [0, 1]
+        assert frame[".hat"].between(0, 1).all()
 
 
 def test_tidy_and_glance_of_a_sem_are_brooms_lavaan_tables():

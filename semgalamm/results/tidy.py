@@ -129,11 +129,26 @@ def tidy_fit(fit: FitResult, effects: str | Sequence[str] | None = None,
     return frame[columns]
 
 
+def residual_scale(fit: FitResult) -> float:
+    """lme4's sigma(): the residual SD of Gaussian rows (of the reference group), sqrt of
+    the dispersion of a Gamma model (glmmTMB's and lme4's sigma), 1 for families without a
+    scale (binomial, Poisson, negative binomial, ordinal)."""
+    families = fit.design.families
+    if families.mask("gaussian").any():
+        return fit.sigma
+    if families.is_single and families.families[0].name == "gamma":
+        from semgalamm.results.ordinal import family_parameter_table
+
+        table = family_parameter_table(fit)
+        return float(np.sqrt(table.loc[table.op == "dispersion", "natural"].iloc[0]))
+    return 1.0
+
+
 def glance_fit(fit: FitResult) -> pd.DataFrame:
-    """broom.mixed's glance(): one row with nobs, sigma (fit.sigma: nan without Gaussian
-    rows, where lme4 reports 1), logLik, AIC, BIC, deviance (-2 logLik; named REMLcrit for
+    """broom.mixed's glance(): one row with nobs, sigma (lme4's sigma(): 1 without Gaussian
+    rows, ``residual_scale``), logLik, AIC, BIC, deviance (-2 logLik; named REMLcrit for
     REML fits, as broom.mixed names it) and df_residual (nobs - npar)."""
-    return pd.DataFrame([{"nobs": fit.nobs, "sigma": fit.sigma, "logLik": fit.loglik,
+    return pd.DataFrame([{"nobs": fit.nobs, "sigma": residual_scale(fit), "logLik": fit.loglik,
                           "AIC": fit.aic, "BIC": fit.bic,
                           "REMLcrit" if fit.laplace.reml else "deviance": fit.deviance,
                           "df_residual": fit.nobs - fit.npar}])
@@ -149,12 +164,55 @@ def model_frame(fit: FitResult) -> pd.DataFrame:
     return pd.DataFrame(columns, index=fit.rows)
 
 
+def leverages(fit: FitResult) -> np.ndarray:
+    """lme4's hatvalues(): the diagonal of the hat matrix of the penalized system,
+
+        h_i = p_i [a_i' H^-1 a_i + (x_i - C' a_i)' S^-1 (x_i - C' a_i)],
+
+    with a_i row i of A = Z(lambda) Lambda_theta, x_i of X(lambda), H = A'WA + I, C = H^-1
+    A'WX and S = X'WX - X'WA C at the working weights W (the blocks of the inverse of the
+    penalized cross-product matrix) and p_i the row's weight outside: W itself for Gaussian
+    rows (the exact hat matrix of the weighted least squares), the prior weight elsewhere
+    (binomial trials), as lme4 does for GLMMs."""
+    from semgalamm.results.smooths import posterior
+
+    d, state = fit.design, fit.state
+    post = posterior(fit)  # factors H at the working weights
+    system = fit.laplace.objective.system
+    ell = d.row_loadings(state.lam)
+    values = system.values(state.theta, ell)
+    random_part = np.sum(values * system.clique_inverse_times(values), axis=1)
+    C = np.asarray(post.C)
+    residual = d.X(ell) - (np.einsum("ik,ikp->ip", values, C[system.columns])
+                           if system.q else 0.0)
+    fixed_part = np.einsum("ip,pr,ir->i", residual, post.S_inv, residual)
+    gaussian = d.families.mask("gaussian")
+    if fit.laplace.profiled:
+        outside = d.weights * (state.sigma / fit._row_sigma()) ** 2
+    else:
+        with np.errstate(invalid="ignore"):
+            outside = np.where(gaussian, d.weights / fit._row_sigma() ** 2,
+                               d.weights * np.where(d.families.mask("binomial"), d.trials, 1))
+    return outside * (random_part + fixed_part)
+
+
+def cooks_distance(fit: FitResult, hat: np.ndarray) -> np.ndarray:
+    """lme4's cooks.distance(): (r_i / (1 - h_i))^2 h_i / (sigma^2 p), r the Pearson
+    residuals, p the rank of X, sigma lme4's sigma() (``residual_scale``)."""
+    p = np.linalg.matrix_rank(fit.design.X0) if fit.design.p else 0
+    pearson = fit.residuals("pearson")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = (pearson / (1 - hat)) ** 2 * hat / (residual_scale(fit) ** 2 * p)
+    return np.where(np.isfinite(out), out, np.nan)
+
+
 def augment_fit(fit: FitResult, data: pd.DataFrame | None = None) -> pd.DataFrame:
     """broom.mixed's augment(): the data's rows used by the fit (a copy; or the model frame
     when ``data`` is None) with ``.fitted`` (nu, the linear predictor at the conditional
     modes), ``.mu`` (the mean on the response scale), ``.fixed`` (X(lambda) beta + offset,
     random effects at 0), ``.resid`` (response residuals for all-Gaussian models, deviance
-    residuals otherwise, as lme4's residuals()) and ``.wtres`` (Pearson residuals)."""
+    residuals otherwise, as lme4's residuals()), ``.wtres`` (Pearson residuals), ``.hat``
+    (lme4's hatvalues(), ``leverages``) and ``.cooksd`` (lme4's cooks.distance())."""
     d = fit.design
     if data is None:
         frame = model_frame(fit)
@@ -175,6 +233,8 @@ def augment_fit(fit: FitResult, data: pd.DataFrame | None = None) -> pd.DataFram
     frame[".fixed"] = d.X(ell) @ fit.state.beta + d.offset
     frame[".resid"] = fit.residuals("response" if gaussian else "deviance")
     frame[".wtres"] = fit.residuals("pearson")
+    frame[".hat"] = leverages(fit)
+    frame[".cooksd"] = cooks_distance(fit, frame[".hat"].to_numpy())
     return frame
 
 

@@ -15,6 +15,10 @@
 #   condcov      the off-diagonal element of each level's 2 x 2 postVar block (when k = 2)
 #   corr_fixef   cov2cor(vcov(fit)) (fixed effects x fixed effects)
 #   reml_crit    the REML criterion at convergence (REML fits only)
+#   sigma        sigma(fit) (1 for a binomial glmer)
+#   hat, cooksd  hatvalues(fit) (the diagonal of the hat matrix of the penalized system,
+#                prior weights outside, PIRLS weights inside) and cooks.distance(fit): what
+#                broom.mixed's augment() gives as .hat and .cooksd
 #   summary      capture.output(print(summary(fit))) for comparing the layout
 
 suppressPackageStartupMessages({
@@ -45,6 +49,9 @@ case <- function(call, fit) {
   out <- list(call = call, ranef = groups, corr_fixef = unname(cov2cor(v)),
               fixef_names = names(fixef(fit)), logLik = as.numeric(logLik(fit)),
               summary = capture.output(print(summary(fit))))
+  out$sigma <- sigma(fit)
+  out$hat <- unname(suppressWarnings(hatvalues(fit)))
+  out$cooksd <- unname(suppressWarnings(cooks.distance(fit)))
   if (isREML(fit)) out$reml_crit <- unname(getME(fit, "devcomp")$cmp["REML"])
   out
 }
