@@ -79,6 +79,7 @@ def fit(
     reml: bool = False,
     start: dict[str, Sequence[float]] | None = None,
     verbose: bool = False,
+    n_agq: int = 1,
     **sem_options,
 ) -> FitResult | SemFit:
     """Fit a GALAMM written in semgalamm's model syntax by maximum marginal likelihood.
@@ -102,6 +103,9 @@ def fit(
     start: optional starting values by kind: ``{"theta": [...], "beta": [...], "lambda": [...]}``.
     verbose: print, at each evaluation of the exact gradient, the elapsed time, the deviance
         and the largest gradient component (on the optimizer's scale), then a final line.
+    n_agq: the number of adaptive Gauss-Hermite quadrature nodes per cluster (glmer's
+        ``nAGQ``); 1 is the Laplace approximation. Above 1 for non-Gaussian models with one
+        scalar random effect per cluster only (a single ``(1 | group)``, loadings allowed).
     sem_options: for models on wide data (one row per unit, indicators as columns), lavaan's
         options of :func:`semgalamm.sem` (``group=``, ``missing=``, ``std_lv=``, ...).
 
@@ -131,7 +135,13 @@ def fit(
         raise SpecError(
             "REML is available for Gaussian models without loadings only. Use reml=False."
         )
-    laplace = LaplaceModel.create(design, reml=reml)
+    if n_agq != 1 and (families.all_gaussian or not design.blocks):
+        raise UnsupportedError(
+            f"n_agq={n_agq}: adaptive quadrature integrates non-Gaussian random effects; this "
+            "model has " + ("Gaussian responses only (its likelihood is exact)."
+                            if families.all_gaussian else "no random effects.") +
+            " Use n_agq=1.")
+    laplace = LaplaceModel.create(design, reml=reml, n_agq=n_agq)
     x0 = laplace.start(start)
     opt = _minimize(laplace, x0, verbose)
     result = FitResult.from_fit(model, syntax, spec, laplace, opt, data.index,

@@ -25,6 +25,7 @@ from semgalamm.laplace.objective import (
     ProfiledGaussian,
     RowAdjoints,
 )
+from semgalamm.laplace.quadrature import AdaptiveQuadrature
 from semgalamm.laplace.selected_inverse import DENSE_LIMIT, HAS_NUMBA
 from semgalamm.optimize import (
     ParameterLayout,
@@ -142,7 +143,8 @@ class LaplaceModel:
         return isinstance(self.objective, ProfiledGaussian)
 
     @classmethod
-    def create(cls, design: Design, reml: bool = False) -> LaplaceModel:
+    def create(cls, design: Design, reml: bool = False, n_agq: int = 1) -> LaplaceModel:
+        """``n_agq`` > 1: adaptive Gauss-Hermite quadrature (``quadrature.py``)."""
         lambda_names = design.loadings.lambda_names if design.loadings is not None else ()
         theta_names = design.theta_names()
         kinds: list[tuple[str, int]] = [("theta", len(theta_names))]
@@ -152,7 +154,7 @@ class LaplaceModel:
             objective: ProfiledGaussian | LaplaceGLMM = ProfiledGaussian(design, reml=reml)
             _check_bounded(design, objective)
         else:
-            objective = LaplaceGLMM(design)
+            objective = LaplaceGLMM(design) if n_agq == 1 else AdaptiveQuadrature(design, n_agq)
             kinds.append(("beta", design.p))
             names += list(design.fixed_names)
             lower.append(np.full(design.p, -np.inf))
