@@ -385,11 +385,17 @@ def _interaction_levels(
     """Level codes (of ``rows``, default all) and labels ("a:b") of the interaction of
     ``columns``, its levels sorted in the columns' natural order and limited to those present."""
     keys = [as_categorical(frame[c]) for c in columns]
-    key_codes = np.column_stack([np.asarray(k.codes) for k in keys])
+    sizes = [len(k.categories) for k in keys]
+    # one integer per combination (row-major in the columns' levels), then one sort of
+    # integers: the order of np.unique over rows of codes, without its lexicographic sort
+    key_codes = [np.asarray(k.codes, dtype=np.intp) for k in keys]
     if rows is not None:
-        key_codes = key_codes[rows]
-    used, codes = np.unique(key_codes, axis=0, return_inverse=True)
-    labels = tuple(":".join(str(k.categories[c]) for k, c in zip(keys, row)) for row in used)
+        key_codes = [c[rows] for c in key_codes]
+    combined = np.ravel_multi_index(key_codes, sizes)
+    used, codes = np.unique(combined, return_inverse=True)
+    names = [np.asarray(k.categories.astype(str), dtype=object) for k in keys]
+    labels = tuple(":".join(parts) for parts in zip(*(
+        name[level] for name, level in zip(names, np.unravel_index(used, sizes)))))
     return np.asarray(codes, dtype=np.intp).ravel(), labels
 
 
@@ -408,7 +414,8 @@ def _random_block(block: RandomSpec, frame: pd.DataFrame, latent_index: dict) ->
     index, levels = _grouping(block, frame)
     z_parts, columns, latents = [], [], []
     for formula, latent in block.parts:
-        matrix, cols = _model_matrix(formula, frame)
+        matrix, cols = (np.ones((frame.shape[0], 1)), ["(Intercept)"]) if formula == "1" \
+            else _model_matrix(formula, frame)
         if latent is not None:
             cols = [latent if c == "(Intercept)" else f"{latent}:{c}" for c in cols]
         z_parts.append(matrix)
@@ -430,7 +437,8 @@ def _indicator_rows(loading: LoadingSpec, frame: pd.DataFrame) -> np.ndarray:
             f"{', '.join(levels[:10])}{' ...' if len(levels) > 10 else ''}."
             f"{nearest(loading.level, levels)}"
         )
-    return (column.astype(str) == loading.level).to_numpy()
+    matching = [j for j, level in enumerate(levels) if level == loading.level]
+    return np.isin(column.cat.codes.to_numpy(), matching)
 
 
 def expand_loadings(spec: ModelSpec, data: pd.DataFrame) -> ModelSpec:

@@ -167,10 +167,30 @@ class LoadingMap:
             return None
         return np.linalg.inv(M)
 
+    @cached_property
+    def _stacked_offset(self) -> FloatArray:
+        """The offsets of all latents one after the other, (K n,)."""
+        return np.concatenate(self.offset) if self.offset else np.zeros(0)
+
+    @cached_property
+    def _stacked_basis(self) -> sp.csr_matrix:
+        """The bases of all latents stacked, (K n, n_lambda): E = reshape(offset + this lambda)
+        in one sparse product per evaluation."""
+        return sp.vstack(self.basis, format="csr") if self.basis else sp.csr_matrix((0, 0))
+
+    @cached_property
+    def _stacked_basis_transposed(self) -> sp.csr_matrix:
+        """(n_lambda, K n): df/dlambda = this times df/dE stacked by latent."""
+        return self._stacked_basis.T.tocsr()
+
+    def lambda_chain(self, grad_raw: FloatArray) -> FloatArray:
+        """sum_k basis_k' g_k for g = df/dE (n, K): df/dlambda through the raw loadings."""
+        return self._stacked_basis_transposed @ grad_raw.T.ravel()
+
     def row_loadings(self, lam: FloatArray) -> FloatArray:
         """The effective loadings ell (I - B)^{-1}, an (n, K) array with one column per latent
         (all nan where I - B is singular: an infeasible point)."""
-        ell = np.column_stack([o + b @ lam for o, b in zip(self.offset, self.basis)])
+        ell = (self._stacked_offset + self._stacked_basis @ lam).reshape(len(self.offset), -1).T
         if not self.structural:
             return ell
         inverse = self.total_effects(lam)

@@ -66,6 +66,4 @@ def _lambda_gradient(design: Design, lam: FloatArray, ell: FloatArray,
         for entry in loadings.structural:
             if entry.parameter is not None:
                 grad[entry.parameter] += through_b[entry.lhs, entry.rhs]
-    for k, basis in enumerate(loadings.basis):
-        grad += grad_raw[:, k] @ basis
-    return grad
+    return grad + loadings.lambda_chain(grad_raw)
