@@ -21,6 +21,7 @@ from scipy.stats import norm
 from semgalamm.errors import SpecError, nearest
 from semgalamm.results.checks import check_level
 from semgalamm.results.conditional_variance import block_names, ranef_table
+from semgalamm.results.ordinal import family_parameter_table
 
 if TYPE_CHECKING:
     from semgalamm.results.fit_result import FitResult
@@ -57,10 +58,36 @@ def _wald(estimate: np.ndarray, se: np.ndarray, p_values: bool) -> pd.DataFrame:
 
 
 def _fixed(fit: FitResult) -> pd.DataFrame:
-    """Fixed effects; lme4 gives no p-value for a linear mixed model's t statistic."""
+    """Fixed effects; lme4 gives no p-value for a linear mixed model's t statistic. Ordinal
+    thresholds come first, as in broom's tidy.clmm, and a ``coef_type`` column tells them
+    ("intercept", clmm's alpha) from the fixed effects ("location", clmm's beta)."""
     table = _wald(fit.fixef.to_numpy(), fit.fixef_se.to_numpy(), not fit.laplace.profiled)
-    return table.assign(effect="fixed", group=None, term=list(fit.design.fixed_names),
-                        parameter=list(fit.design.fixed_names))
+    table = table.assign(effect="fixed", group=None, term=list(fit.design.fixed_names),
+                         parameter=list(fit.design.fixed_names))
+    family = family_parameter_table(fit)
+    thresholds = family[family.op == "|"]
+    if thresholds.empty:
+        return table
+    alpha = _wald(thresholds.estimate.to_numpy(dtype=float), thresholds.se.to_numpy(dtype=float),
+                  True)
+    alpha = alpha.assign(effect="fixed", group=None, term=thresholds.name.to_numpy(),
+                         parameter=thresholds.name.to_numpy(), coef_type="intercept")
+    return pd.concat([alpha, table.assign(coef_type="location")], ignore_index=True)
+
+
+def _family_pars(fit: FitResult) -> pd.DataFrame:
+    """The negative binomial size and the Gamma dispersion as "ran_pars" rows of group
+    "Residual" (term "size", "dispersion"), on their natural scale with delta-method SEs
+    (exp(psi) se(psi)); no statistic, as for the other ran_pars."""
+    family = family_parameter_table(fit)
+    rows = family[family.op != "|"]
+    natural = rows.natural.to_numpy(dtype=float)
+    return pd.DataFrame({
+        "group": "Residual", "term": rows.name.str.replace(r"^log\((.*)\)$", r"\1",
+                                                           regex=True).to_numpy(),
+        "estimate": natural, "effect": "ran_pars",
+        "std_error": natural * rows.se.to_numpy(dtype=float), "statistic": np.nan,
+        "p_value": np.nan})
 
 
 def _ran_pars(fit: FitResult) -> pd.DataFrame:
@@ -81,7 +108,9 @@ def _ran_pars(fit: FitResult) -> pd.DataFrame:
         rows.append(("Residual", f"sd__Observation[{by}={level}]" if by else "sd__Observation",
                      sd))
     frame = pd.DataFrame(rows, columns=["group", "term", "estimate"])
-    return frame.assign(effect="ran_pars", std_error=np.nan, statistic=np.nan, p_value=np.nan)
+    frame = frame.assign(effect="ran_pars", std_error=np.nan, statistic=np.nan, p_value=np.nan)
+    family = _family_pars(fit)
+    return pd.concat([frame, family], ignore_index=True) if len(family) else frame
 
 
 def _loadings(fit: FitResult) -> pd.DataFrame:
@@ -119,6 +148,8 @@ def tidy_fit(fit: FitResult, effects: str | Sequence[str] | None = None,
         parts.append(build[effect](fit))
     frame = pd.concat(parts, ignore_index=True)
     columns = COLUMNS[:2] + (["level"] if "ran_vals" in chosen else []) + COLUMNS[2:]
+    if "coef_type" in frame:  # ordinal thresholds (broom's tidy.clmm)
+        columns.insert(columns.index("term") + 1, "coef_type")
     if conf_int:
         level = check_level(conf_level, "conf_level")
         z = norm.ppf(0.5 + level / 2)
@@ -137,8 +168,6 @@ def residual_scale(fit: FitResult) -> float:
     if families.mask("gaussian").any():
         return fit.sigma
     if families.is_single and families.families[0].name == "gamma":
-        from semgalamm.results.ordinal import family_parameter_table
-
         table = family_parameter_table(fit)
         return float(np.sqrt(table.loc[table.op == "dispersion", "natural"].iloc[0]))
     return 1.0
