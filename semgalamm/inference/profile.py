@@ -15,8 +15,9 @@ sigma, loadings, log SD ratios) keeps beta profiled out (lme4's ``devfun2``):
 
 where s^2 = r^2 / m is the residual variance that profiles sigma out at theta (m = n) and
 c(theta) the rest of the profiled deviance. A fixed effect beta_j of such a model is not an
-outer parameter: its profile moves x_j beta_j into the offset and drops column j. For other
-families beta is an outer parameter and is fixed directly.
+outer parameter: its profile moves x_j beta_j into the offset and drops column j (a column
+multiplied by a latent's row loadings ell_k(lambda) moves v x_j ell_k(lambda), recomputed at
+every lambda). For other families beta is an outer parameter and is fixed directly.
 
 A REML fit is profiled on the ML deviance of its refit by maximum likelihood, as lme4's
 ``profile`` does (devfun2 calls refitML): the REML criterion has no profile over beta.
@@ -58,7 +59,7 @@ FloatArray = NDArray[np.float64]
 
 class ProfileWarning(UserWarning):
     """A profile interval ends at a parameter's bound (its profile never reaches the
-    chi-square quantile there), or a parameter could not be profiled."""
+    chi-square quantile there)."""
 
 
 @dataclass(frozen=True)
@@ -236,21 +237,34 @@ def _group_sigma_profile(fit: FitResult, k: int, position: dict[str, int],
 def _fixed_effect_profile(fit: FitResult, j: int, objective: NaturalObjective,
                           minimum: float) -> _Profile:
     """beta_j of a profiled Gaussian model: x_j beta_j moved into the offset, column j
-    dropped, every outer parameter re-optimized (beta_-j stays profiled out)."""
+    dropped, every outer parameter re-optimized (beta_-j stays profiled out). A column
+    multiplied by latent k's row loadings gets the offset v x_j ell_k(lambda) anew at every
+    lambda of the minimization."""
     from semgalamm.laplace.model import LaplaceModel
 
     d = fit.design
     reduced = replace(d, X0=np.delete(d.X0, j, axis=1),
                       fixed_names=tuple(n for i, n in enumerate(d.fixed_names) if i != j),
                       fixed_latent=tuple(k for i, k in enumerate(d.fixed_latent) if i != j))
-    column = d.X0[:, j]
+    column, latent = d.X0[:, j], d.fixed_latent[j]
     x_start = fit.optimizer.x
     scale = _scale(objective)
+    n_var = len(variance_names(d))
+    lam = slice(n_var + 1, n_var + 1 + d.n_lambda)  # after the SDs and sigma
+
+    def shifted(offset: FloatArray) -> NaturalObjective:
+        return natural_objective(LaplaceModel.create(replace(reduced, offset=offset)), x_start)
 
     def evaluate(v: float, start: FloatArray) -> tuple[float, FloatArray]:
-        laplace = LaplaceModel.create(replace(reduced, offset=d.offset + v * column))
-        shifted = natural_objective(laplace, x_start)
-        return _minimize_rest(shifted.deviance, start, shifted.lower, shifted.upper, scale)
+        if latent is None:
+            at_v = shifted(d.offset + v * column)
+            return _minimize_rest(at_v.deviance, start, at_v.lower, at_v.upper, scale)
+
+        def deviance(phi: FloatArray) -> float:
+            ell = d.row_loadings(phi[lam])[:, latent]
+            return shifted(d.offset + v * column * ell).deviance(phi)
+
+        return _minimize_rest(deviance, start, objective.lower, objective.upper, scale)
 
     return _Profile(evaluate, float(fit.state.beta[j]), objective.estimate, minimum)
 
@@ -293,9 +307,6 @@ def profile_confint(fit: FitResult, level: float = 0.95, parm: list[str] | None 
     for name in chosen:
         estimate = float(estimates[name])
         profile = _parameter_profile(fit, name, position, objective, minimum, sigma_rows)
-        if profile is None:
-            rows.append((np.nan, np.nan, estimate))
-            continue
         j = position.get("sigma" if name in sigma_rows else name)
         low_bound, high_bound = (objective.lower[j], objective.upper[j]) if j is not None \
             else (-np.inf, np.inf)
@@ -312,17 +323,12 @@ def profile_confint(fit: FitResult, level: float = 0.95, parm: list[str] | None 
 
 def _parameter_profile(fit: FitResult, name: str, position: dict[str, int],
                        objective: NaturalObjective, minimum: float, sigma_rows: list[str]
-                       ) -> _Profile | None:
+                       ) -> _Profile:
     if name in position:
         return _outer_profile(objective, position[name], minimum)
     if fit.laplace.profiled and name == sigma_rows[0]:  # the reference group's sigma
         return _outer_profile(objective, position["sigma"], minimum)
     if name in sigma_rows:
         return _group_sigma_profile(fit, sigma_rows.index(name), position, objective, minimum)
-    j = list(fit.design.fixed_names).index(name)
-    if fit.design.fixed_latent[j] is not None:
-        warnings.warn(f"{name} multiplies a latent's loading, so its profile is not available "
-                      "(use method='wald' or 'boot'); its interval is NaN.", ProfileWarning,
-                      stacklevel=3)
-        return None
-    return _fixed_effect_profile(fit, j, objective, minimum)
+    return _fixed_effect_profile(fit, list(fit.design.fixed_names).index(name), objective,
+                                 minimum)
