@@ -62,6 +62,6 @@ def confint(fit: FitResult | SemFit, level: float, method: str = "wald", parm=No
     if sem:
         from semgalamm.inference.sem_confint import free_and_defined
 
-        boot_options["statistic"] = free_and_defined
+        boot_options.setdefault("statistic", free_and_defined)
     result = bootstrap(fit, **boot_options)
     return _select(result.intervals(level, boot_type), parm)
