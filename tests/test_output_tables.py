@@ -170,6 +170,16 @@ def test_augment_hat_and_cooksd_and_glance_sigma_equal_lme4(case):
         assert frame[".hat"].between(0, 1).all()
 
 
+def test_glance_sigma_of_a_gamma_model_is_glmmtmbs_sigma():
+    """Gamma: sigma = sqrt(dispersion) = 1 / sqrt(shape), glmmTMB's sigma() (families.json)."""
+    from tests.conftest import fixture, load_csv
+
+    ref = fixture("families")["gamma_tmb_log"]
+    fit = semgalamm.fit("y ~ x + (1 | g)", load_csv("gamma_sim.csv", {"g": None}),
+                        family="gamma(link='log')")
+    assert fit.glance().sigma.iloc[0] == pytest.approx(ref["dispersion"]["value"], rel=1e-4)
+
+
 def test_tidy_and_glance_of_a_sem_are_brooms_lavaan_tables():
     ref = json.loads((FIXTURES / "lavaan" / "hs_cfa.json").read_text())
     fit = semgalamm.cfa(HS, semgalamm.load_dataset("HolzingerSwineford1939"))
