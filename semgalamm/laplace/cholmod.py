@@ -126,7 +126,7 @@ class RandomEffectsSystem:
             L.sort_indices()
         if self._cliques is None or self._cliques.nnz != L.nnz:
             self._cliques = RowCliqueInverse(self.columns, self._factor.P(), L)
-        return self._cliques.times(selected_inverse(L), values)
+        return self._cliques.times(selected_inverse(L, self._cliques.supernodes), values)
 
 
 #: Factors with more nonzeros than this under CHOLMOD's default ordering are also ordered by
