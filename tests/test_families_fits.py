@@ -19,6 +19,7 @@ import pytest
 
 import semgalamm
 from semgalamm import families
+from semgalamm.laplace.model import _glm_start
 from semgalamm.results.ordinal import (
     category_probabilities,
     family_parameter_table,
@@ -54,9 +55,10 @@ CASES = {
                              families.Family("poisson", "identity", laplace_weight="observed"),
                              {"beta": [2.0, 1.5]}),
     "gamma_tmb_log": ("y ~ x + (1 | g)", ("gamma_sim.csv", {"g": str}), "gamma(link='log')"),
-    # glmmTMB's start (its default beta = 0 is 1/0; the GLM start of IRLS leaves the support)
+    # no start= (glmmTMB needs one: its default beta = 0 is 1/0): the GLM start halves its
+    # first IRLS step back inside the support (test_gamma_inverse_starts_inside_the_support)
     "gamma_tmb_inverse": ("y ~ x + (1 | g)", ("gamma_sim.csv", {"g": str}),
-                          families.gamma(link="inverse"), {"beta": [1 / 2.04, 0.0]}),
+                          families.gamma(link="inverse")),
     "wine_logit": ("rating ~ temp + contact + (1 | judge)", ("wine.csv", {"judge": str}),
                    "ordinal"),
     "wine_probit": ("rating ~ temp + contact + (1 | judge)", ("wine.csv", {"judge": str}),
@@ -158,6 +160,27 @@ def test_glmer_nb_standard_errors_are_conditional_on_the_size():
     conditional = V[:-1, :-1] - np.outer(V[:-1, -1], V[-1, :-1]) / V[-1, -1]
     assert np.sqrt(np.diag(conditional)) == pytest.approx(ref["fixef_se"], rel=5e-5)
     assert fit.fixef_se[names].to_numpy() != pytest.approx(ref["fixef_se"], rel=5e-5)
+
+
+def test_gamma_inverse_starts_inside_the_support():
+    """The unconstrained IRLS fixed point of the Gamma GLM with the inverse link has mu < 0
+    on a row of gamma_sim (glm.fit stops: "no valid set of coefficients"); halving the first
+    step toward the intercept-only beta keeps every mu > 0, so the starting point of the
+    Laplace fit has a finite deviance."""
+    laplace = _fit("gamma_tmb_inverse").laplace
+    beta = _glm_start(laplace.design)[0]
+    assert np.min(laplace.design.X(np.zeros(0)) @ beta) > 0
+    assert np.isfinite(laplace.deviance(laplace.start()))
+
+
+def test_glm_start_uses_the_family_parameter_starts():
+    """Ordinal thresholds at 0 give the middle categories probability 0 (an infinite GLM
+    deviance); at the cumulative proportions the GLM start is the clm fit with those
+    thresholds held, finite and on the side of clmm's estimates."""
+    fit = _fit("wine_logit")
+    beta = _glm_start(fit.laplace.design)[0]
+    assert np.all(np.isfinite(beta))
+    assert np.all(np.sign(beta) == np.sign(REF["wine_logit"]["fixef"]["values"]))
 
 
 @pytest.mark.parametrize("case", ["ticks_tmb_nbinom2", "gamma_tmb_log", "gamma_tmb_inverse"])

@@ -43,11 +43,18 @@ def _glm_start(design: Design, max_iter: int = 50) -> tuple[FloatArray, FloatArr
     IRLS as R's ``glm.fit``: the first working response is built around R's ``mustart`` (the
     data themselves, ``RowFamilies.initial_predictor``), and a step that does not lower the
     deviance is halved. Separated data (a coefficient running off to infinity) stop after
-    ``max_iter`` steps with a large but finite beta and a large standard error."""
+    ``max_iter`` steps with a large but finite beta and a large standard error. The family
+    parameters are at their starts (``FamilyParameters.start``: moments, cumulative
+    proportions); a first step outside the support (mu < 0 of Gamma's inverse link, where
+    glm.fit asks for starting values) is halved toward the beta that reproduces each
+    family's mean initial predictor (inside the support when X has an intercept)."""
     X = design.X(design.row_loadings(_lambda_start(design)))
     fam = design.families
     y, trials, weights, offset = design.y, design.trials, design.weights, design.offset
     psi = np.zeros((design.n, 2))
+    if fam.parameters is not None:
+        index = fam.parameters.index
+        psi = np.where(index >= 0, fam.parameters.start[np.maximum(index, 0)], 0.0)
     if design.p == 0:
         return np.zeros(0), np.ones(0)
 
@@ -56,6 +63,9 @@ def _glm_start(design: Design, max_iter: int = 50) -> tuple[FloatArray, FloatArr
         return value if np.isfinite(value) else np.inf
 
     nu = fam.initial_predictor(y, trials)
+    family_mean = (np.bincount(fam.codes, weights=nu)
+                   / np.maximum(np.bincount(fam.codes), 1))[fam.codes]
+    inside = np.linalg.lstsq(X, family_mean - offset, rcond=None)[0]
     beta: FloatArray | None = None
     dev_old = np.inf
     for _ in range(max_iter):
@@ -68,11 +78,12 @@ def _glm_start(design: Design, max_iter: int = 50) -> tuple[FloatArray, FloatArr
         new = np.linalg.lstsq(X * root[:, None], z * root, rcond=None)[0]
         dev = deviance(offset + X @ new)
         halvings = 0
-        while beta is not None and not dev <= dev_old + 1e-9 * abs(dev_old) and halvings < 30:
-            new = 0.5 * (new + beta)  # step halving (glm.fit: "step size truncated")
+        while not (dev < np.inf and dev <= dev_old + 1e-9 * abs(dev_old)) and halvings < 30:
+            # step halving (glm.fit: "step size truncated"); dev_old = inf at the first step
+            new = 0.5 * (new + (beta if beta is not None else inside))
             dev = deviance(offset + X @ new)
             halvings += 1
-        if beta is not None and not dev <= dev_old + 1e-9 * abs(dev_old):
+        if not (dev < np.inf and dev <= dev_old + 1e-9 * abs(dev_old)):
             break  # no step lowers the deviance: keep the last beta
         change = np.max(np.abs(new - beta)) if beta is not None else np.inf
         beta, nu = new, offset + X @ new
