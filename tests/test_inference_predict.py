@@ -173,6 +173,8 @@ def test_ordinal_probabilities_and_probs_on_other_fits():
     np.testing.assert_allclose(np.log(observed), loglik, atol=1e-10)
     with pytest.raises(UnsupportedError, match="conditional modes"):
         fit.predict(type="probs", conditional=False)
+    with pytest.raises(UnsupportedError, match="no mean on the response scale: use type='probs'"):
+        fit.predict()
     cbpp = semgalamm.load_dataset("cbpp")
     binomial = semgalamm.fit("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp,
                              family="binomial")

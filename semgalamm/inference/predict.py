@@ -213,6 +213,10 @@ def predict(fit: FitResult, newdata: pd.DataFrame | dict | None = None, *,
     if type == "probs":
         return _category_probabilities(fit, newdata, conditional, allow_new_levels, se_fit)
     d = fit.design
+    if type == "response" and d.families.mask("ordinal").all():
+        raise UnsupportedError(
+            "An ordinal response has no mean on the response scale: use type='probs' for the "
+            "category probabilities or type='link' for the linear predictor.")
     if se_fit and (conditional or type != "link"):
         raise UnsupportedError(
             "Standard errors of predictions are given at the population level on the link "
