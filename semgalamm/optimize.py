@@ -11,23 +11,31 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from functools import cache
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy.optimize import minimize
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 FloatArray = NDArray[np.float64]
 
 
-def single_threaded_blas() -> threadpool_limits:
+@cache
+def _threadpools() -> ThreadpoolController:
+    """The loaded thread pools, found once (a search of the loaded libraries: 1.7 ms)."""
+    return ThreadpoolController()
+
+
+def single_threaded_blas() -> AbstractContextManager:
     """A context in which BLAS runs on one thread. The engine's dense products are small
     (n x k by n x k, p x p, L-BFGS-B's own): waking BLAS threads for them costs more than
     they save, and several times more on a busy machine (KYPSsim's fit: 0.5 s instead of
     1.7 s; the selected inverse of InstEval: 0.26 s instead of 1.7 s, with other processes
     on the 2 cores)."""
-    return threadpool_limits(limits=1, user_api="blas")
+    return _threadpools().limit(limits=1, user_api="blas")
 
 
 @dataclass(frozen=True)
