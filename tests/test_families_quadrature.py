@@ -37,7 +37,7 @@ def test_equals_glmer_nagq(case):
     link = "probit" if "probit" in case else "logit"
     n_agq = int(case.rsplit("agq", 1)[1])
     fit = semgalamm.fit(CBPP, _cbpp(), family=f"binomial(link='{link}')", n_agq=n_agq)
-    assert fit.converged
+    assert fit.converged and fit.laplace.n_agq == n_agq
     assert fit.loglik == pytest.approx(ref["loglik_full"], abs=1e-3)
     names = list(ref["fixef"])
     assert fit.fixef[names].to_numpy() == pytest.approx(list(ref["fixef"].values()), rel=1e-3)

@@ -153,6 +153,11 @@ class LaplaceModel:
     def profiled(self) -> bool:
         return isinstance(self.objective, ProfiledGaussian)
 
+    @property
+    def n_agq(self) -> int:
+        """Quadrature nodes per cluster (1: the Laplace approximation), for refits."""
+        return self.objective.n_agq if isinstance(self.objective, AdaptiveQuadrature) else 1
+
     @classmethod
     def create(cls, design: Design, reml: bool = False, n_agq: int = 1) -> LaplaceModel:
         """``n_agq`` > 1: adaptive Gauss-Hermite quadrature (``quadrature.py``)."""

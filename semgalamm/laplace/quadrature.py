@@ -85,6 +85,7 @@ class AdaptiveQuadrature(LaplaceGLMM):
                  max_iter: int = 100) -> None:
         check_scalar_random_effect(design, n_agq)
         super().__init__(design, tol=tol, max_iter=max_iter)
+        self.n_agq = n_agq
         z, w = hermegauss(n_agq)
         self.z = z
         self.log_w = np.log(w / np.sqrt(2.0 * np.pi))  # sum_k w_k = 1
