@@ -91,7 +91,7 @@ def test_exact_gradient(case):
     assert value == pytest.approx(laplace.deviance(x), rel=1e-12)
 
 
-def test_quadrature_moves_the_binary_loglik_up_from_laplace():
+def test_quadrature_differs_from_laplace_and_converges_in_nodes():
     """More nodes, a different likelihood: on wine the 9-node fit differs from the Laplace
     fit, and 9 and 15 nodes agree (the quadrature has converged)."""
     model, data, family = _wine()
