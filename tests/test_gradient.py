@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
+from sksparse.cholmod import cholesky
 
 import semgalamm
 from semgalamm.api import _with_dispformula
@@ -224,3 +226,33 @@ def test_dense_selected_inverse_equals_the_recursion(monkeypatch):
     dense_value, dense_grad = model.value_and_gradient(x)
     assert dense_value == value
     np.testing.assert_allclose(dense_grad, grad, rtol=1e-9, atol=1e-9 * np.max(np.abs(grad)))
+
+
+def test_block_diagonal_selected_inverse_equals_the_recursion():
+    """One grouping factor makes H block diagonal: the batched inverse of L's diagonal blocks
+    (without numba) gives the recursion's values; a coupling entry disables it."""
+    rng = np.random.default_rng(11)
+    blocks = []
+    for width in (1, 3, 2, 3, 1, 4, 2, 6):  # 6: wider blocks by LAPACK
+        a = rng.normal(size=(width, width))
+        blocks.append(a @ a.T + width * np.eye(width))
+    H = sp.block_diag(blocks, format="csc")
+    L = cholesky(H, ordering_method="natural").L()
+    L.sort_indices()
+    supernodes = selected_inverse._supernodes(L.indptr.astype(np.int64),
+                                              L.indices.astype(np.int64))
+    diagonal = selected_inverse._diagonal_blocks(L.indptr.astype(np.int64), supernodes)
+    assert diagonal is not None
+    dense = np.linalg.inv(H.toarray())
+    columns = np.repeat(np.arange(H.shape[0]), np.diff(L.indptr))
+    np.testing.assert_allclose(selected_inverse._block_diagonal_inverse(L.data, diagonal),
+                               dense[L.indices, columns], rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(selected_inverse.selected_inverse(L, supernodes),
+                               dense[L.indices, columns], rtol=1e-12, atol=1e-14)
+    coupled = H.toarray()
+    coupled[0, 5] = coupled[5, 0] = 0.1
+    L = cholesky(sp.csc_matrix(coupled), ordering_method="natural").L()
+    L.sort_indices()
+    supernodes = selected_inverse._supernodes(L.indptr.astype(np.int64),
+                                              L.indices.astype(np.int64))
+    assert selected_inverse._diagonal_blocks(L.indptr.astype(np.int64), supernodes) is None

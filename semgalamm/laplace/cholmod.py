@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 from sksparse.cholmod import CholmodNotPositiveDefiniteError, Factor, analyze_AAt
 
 from semgalamm.design.design import Design
-from semgalamm.laplace.selected_inverse import RowCliqueInverse, selected_inverse
+from semgalamm.laplace.selected_inverse import RowCliqueInverse
 
 FloatArray = NDArray[np.float64]
 
@@ -126,7 +126,7 @@ class RandomEffectsSystem:
             L.sort_indices()
         if self._cliques is None or self._cliques.nnz != L.nnz:
             self._cliques = RowCliqueInverse(self.columns, self._factor.P(), L)
-        return self._cliques.times(selected_inverse(L, self._cliques.supernodes), values)
+        return self._cliques.times(self._cliques.inverse(L), values)
 
 
 #: Factors with more nonzeros than this under CHOLMOD's default ordering are also ordered by
