@@ -111,3 +111,16 @@ def test_out_of_scope(model, family, match):
     n_agq = 0 if match == "positive integer" else 5
     with pytest.raises(UnsupportedError, match=match):
         semgalamm.fit(model, _cbpp(), family=family, n_agq=n_agq)
+
+
+def test_bootstrap_refits_keep_the_quadrature():
+    """A bootstrap refit (RefitPlan) of an n_agq fit uses the same quadrature: refitted to the
+    original response it reproduces the fit's logLik, which differs from the Laplace one."""
+    from semgalamm.inference.bootstrap import RefitPlan
+
+    fit = semgalamm.fit(CBPP, _cbpp(), family="binomial", n_agq=9)
+    again = RefitPlan.of(fit).refit(fit.design.y)
+    laplace = semgalamm.fit(CBPP, _cbpp(), family="binomial")
+    assert again.laplace.n_agq == 9
+    assert abs(again.loglik - fit.loglik) < 1e-6
+    assert abs(laplace.loglik - fit.loglik) > 1e-2

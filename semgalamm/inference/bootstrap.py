@@ -51,7 +51,8 @@ class BootstrapWarning(UserWarning):
 @dataclass(frozen=True)
 class RefitPlan:
     """What a worker needs to simulate, refit and evaluate, without the fit's CHOLMOD factor
-    (picklable): the fit's model, syntax, spec, rows, family table and REML flag, its design
+    (picklable): the fit's model, syntax, spec, rows, family table, REML flag and quadrature
+    nodes (``n_agq``), its design
     and estimates x0 (the refit's start), the simulation basis and the statistic."""
 
     model: str
@@ -66,9 +67,11 @@ class RefitPlan:
     statistic: Callable[[FitResult], Any] | None = None
     names: tuple[str, ...] = ()
     conditional: bool = False
+    n_agq: int = 1
 
     @classmethod
     def of(cls, fit: FitResult, **extra) -> RefitPlan:
+        extra.setdefault("n_agq", fit.laplace.n_agq)
         return cls(fit.model, fit.syntax, fit.spec, fit.rows, fit.families, fit.laplace.reml,
                    fit.design, fit.optimizer.x, **extra)
 
@@ -83,7 +86,7 @@ class RefitPlan:
         from semgalamm.results.fit_result import FitResult
 
         laplace = LaplaceModel.create(with_response(self.design, np.asarray(y, dtype=float)),
-                                      reml=self.reml)
+                                      reml=self.reml, n_agq=self.n_agq)
         opt = _minimize(laplace, np.array(self.x0, dtype=float), False)
         return FitResult.from_fit(self.model, self.syntax, self.spec, laplace, opt, self.rows,
                                   self.families)
