@@ -336,15 +336,6 @@ class RowFamilies:
         data on every scale, so that IRLS from it never overflows."""
         return self._by_family("initial_predictor", np.asarray(y, dtype=float), trials)
 
-    def cdf(self, x: FloatArray) -> FloatArray:
-        """F(x) of a cumulative link (binomial and ordinal families)."""
-        return np.exp(_CDF_LINKS[self.link].log_cdf(np.asarray(x, dtype=float)))
-
-    def initial_threshold(self, cumulative: FloatArray) -> FloatArray:
-        """Ordinal thresholds F^{-1}(P(y <= j)) at cumulative proportions (kept inside (0, 1)),
-        the start of ordinal::clm."""
-        return _CDF_LINKS[self.link].quantile(np.clip(cumulative, 1e-4, 1 - 1e-4))
-
     def variance(self, nu: FloatArray, trials: FloatArray) -> FloatArray:
         """V(mu) per row (``Family.variance``)."""
         return self._by_family("variance", nu, trials)
