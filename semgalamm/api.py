@@ -161,8 +161,7 @@ def _minimize(laplace: LaplaceModel, x0, verbose: bool) -> OptResult:
                          time.perf_counter() - started)
     with single_threaded_blas():
         return minimize_deviance(laplace.deviance, x0, laplace.layout, verbose=verbose,
-                                 scale=laplace.scale, gradient=laplace.exact_gradient,
-                                 precondition_start=not laplace.profiled)
+                                 scale=laplace.scale, gradient=laplace.exact_gradient)
 
 
 def is_wide(syntax: ModelSyntax) -> bool:

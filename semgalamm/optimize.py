@@ -199,7 +199,6 @@ def minimize_deviance(
     scale: FloatArray | None = None,
     warmup: int = 50,
     gradient: Callable[[FloatArray], tuple[float, FloatArray]] | None = None,
-    precondition_start: bool = False,
 ) -> OptResult:
     """Minimize ``deviance`` with L-BFGS-B, with the exact gradient when ``gradient`` (x ->
     (deviance, gradient)) is given, else with finite-difference gradients.
@@ -208,13 +207,7 @@ def minimize_deviance(
     effects of covariates in their own units) get steps of comparable size. When the first
     ``warmup`` iterations do not converge, each coordinate is rescaled by its curvature
     there (a diagonal preconditioner: loadings known to 1e-3 beside variances known to 10%
-    make the problem ill-conditioned) and the optimization continues. With
-    ``precondition_start`` (and the exact gradient) the coordinates are so rescaled at x0
-    already, which costs one deviance per coordinate: for Laplace GLMMs, whose fixed effects
-    are scaled by the GLM's standard errors (too small where the random effects inflate
-    them) beside theta and lambda on their own scale, it saves a third to half of the
-    evaluations (VerbAgg 78 -> 47, IRTsim 57 -> 46, grouseticks 62 -> 30); for profiled
-    Gaussian objectives it costs more than it saves (KYPSsim 45 -> 140)."""
+    make the problem ill-conditioned) and the optimization continues."""
     started = time.perf_counter()
     log: list[tuple[float, float]] = []
     scale = np.ones(len(layout.names)) if scale is None else np.array(scale, dtype=float)
@@ -272,11 +265,6 @@ def minimize_deviance(
 
     lower, upper = layout.lower / scale, layout.upper / scale
     x = np.clip(np.asarray(x0, dtype=float) / scale, lower, upper)
-    if precondition_start and gradient is not None:
-        f0, g0 = exact(x)
-        if f0 < INFEASIBLE:
-            x, lower, upper = precondition(x, _curvature_scales(
-                coordinate_curvatures(value, x, f0, lower, upper, g0), relative=False))
     result = run(x, min(warmup, max_iter))
     x = result.x
     if result.nit >= warmup and not result.success:
