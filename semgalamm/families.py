@@ -10,6 +10,9 @@ gradient of the Laplace deviance from these numbers only). For a row with linear
 parameters psi = (psi_0, psi_1) on the optimizer's scale (unused columns are ignored):
 
     loglik           l = log f(y | nu, psi), with all normalizing constants
+    constant         c = the part of l that depends on the data (y, w, N) only: w log choose(N, y)
+                     for binomial rows, -w log y! for counts, 0 otherwise (``loglik_constant``);
+                     ``RowFamilies`` computes it once per design's arrays, not at every step
     score            dl/dnu
     weight           d, the weight put into H = A' D A + I and into PIRLS: the Fisher weight
                      w (dmu/dnu)^2 / (phi V(mu)) (lme4's choice) or the observed weight
@@ -48,7 +51,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from functools import cached_property
 
 import numpy as np
@@ -133,10 +136,23 @@ class Family:
 
     def loglik(self, y, nu, w, trials, psi) -> FloatArray:
         """log f(y | nu, psi) for rows of this family."""
-        return _LOGLIK[self.name](self, y, nu, w, trials, psi)
+        return self.variable_loglik(y, nu, w, trials, psi) + self.loglik_constant(y, w, trials)
 
     def terms(self, y, nu, w, trials, psi) -> RowTerms:
         """The per-row contract (module docstring) for rows of this family."""
+        terms = self.variable_terms(y, nu, w, trials, psi)
+        return replace(terms, loglik=terms.loglik + self.loglik_constant(y, w, trials))
+
+    def loglik_constant(self, y, w, trials) -> FloatArray:
+        """c(y, w, N), the part of log f free of nu and psi (module docstring)."""
+        return _CONSTANT[self.name](y, w, trials)
+
+    def variable_loglik(self, y, nu, w, trials, psi) -> FloatArray:
+        """log f(y | nu, psi) - c(y, w, N)."""
+        return _LOGLIK[self.name](self, y, nu, w, trials, psi)
+
+    def variable_terms(self, y, nu, w, trials, psi) -> RowTerms:
+        """The per-row contract with loglik - c(y, w, N) in place of the loglik."""
         return _TERMS[self.name](self, y, nu, w, trials, psi)
 
     def mean(self, nu: FloatArray, trials: FloatArray) -> FloatArray:
@@ -290,6 +306,8 @@ class RowFamilies:
     families: tuple[Family, ...]
     codes: NDArray[np.intp]
     parameters: FamilyParameters | None = None
+    #: [y, weights, trials, c] of the last arrays seen (``constant``)
+    _constant_memo: list = field(default_factory=list, init=False, repr=False, compare=False)
 
     @staticmethod
     def single(family: Family, n: int) -> RowFamilies:
@@ -351,7 +369,20 @@ class RowFamilies:
         """log f(y_i | nu_i, psi_i) per row, with all normalizing constants; psi is (n, 2)."""
         out = np.empty_like(nu)
         for family, rows in self._rows:
-            out[rows] = family.loglik(y[rows], nu[rows], weights[rows], trials[rows], psi[rows])
+            out[rows] = family.variable_loglik(y[rows], nu[rows], weights[rows], trials[rows],
+                                               psi[rows])
+        return out + self.constant(y, weights, trials)
+
+    def constant(self, y: FloatArray, weights: FloatArray, trials: FloatArray) -> FloatArray:
+        """c(y_i, w_i, N_i) per row (``Family.loglik_constant``), computed once for the same
+        arrays (a design's, which are never changed in place) and reused at every step."""
+        memo = self._constant_memo
+        if memo and memo[0] is y and memo[1] is weights and memo[2] is trials:
+            return memo[3]
+        out = np.empty(y.shape[0])
+        for family, rows in self._rows:
+            out[rows] = family.loglik_constant(y[rows], weights[rows], trials[rows])
+        memo[:] = [y, weights, trials, out]
         return out
 
     def terms(
@@ -363,14 +394,18 @@ class RowFamilies:
         psi: FloatArray,
     ) -> RowTerms:
         """The per-row contract (module docstring) for all rows."""
+        constant = self.constant(y, weights, trials)
         if self.is_single:
-            return self.families[0].terms(y, nu, weights, trials, psi)
+            out = self.families[0].variable_terms(y, nu, weights, trials, psi)
+            return replace(out, loglik=out.loglik + constant)
         n = nu.shape[0]
         out = RowTerms(*(np.zeros(n) for _ in range(5)), *(np.zeros((n, 2)) for _ in range(3)))
         for family, rows in self._rows:
-            part = family.terms(y[rows], nu[rows], weights[rows], trials[rows], psi[rows])
-            for field in fields(RowTerms):
-                getattr(out, field.name)[rows] = getattr(part, field.name)
+            part = family.variable_terms(y[rows], nu[rows], weights[rows], trials[rows],
+                                         psi[rows])
+            for name in _ROW_TERM_NAMES:
+                getattr(out, name)[rows] = getattr(part, name)
+        out.loglik[:] += constant
         return out
 
 
@@ -386,6 +421,23 @@ class RowTerms:
     loglik_psi: FloatArray
     score_psi: FloatArray
     weight_psi: FloatArray
+
+
+_ROW_TERM_NAMES = tuple(f.name for f in fields(RowTerms))
+
+
+def _no_constant(y, w, trials) -> FloatArray:
+    return np.zeros(y.shape[0])
+
+
+def _binomial_constant(y, w, trials) -> FloatArray:
+    """w log choose(N, y)."""
+    return w * (gammaln(trials + 1.0) - gammaln(y + 1.0) - gammaln(trials - y + 1.0))
+
+
+def _count_constant(y, w, trials) -> FloatArray:
+    """-w log y!."""
+    return -w * gammaln(y + 1.0)
 
 
 # ------------------------------------------------------------------------------ Gaussian
@@ -425,6 +477,14 @@ class CdfLink:
     g1: Callable[[FloatArray], FloatArray]
     g2: Callable[[FloatArray], FloatArray]
     quantile: Callable[[FloatArray], FloatArray]
+    logistic: bool = False  # f = F (1 - F): f/F, f/(1 - F), g1, g2 follow from F
+    log_tails: Callable[[FloatArray], tuple[FloatArray, FloatArray]] | None = None
+
+    def tails(self, x: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """(log F(x), log(1 - F(x))), by one shared computation where the link has one."""
+        if self.log_tails is not None:
+            return self.log_tails(x)
+        return self.log_cdf(x), self.log_sf(x)
 
     def density(self, x: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
         """f, f', f'' at x, 0 where x is infinite (the missing thresholds of ordinal rows)."""
@@ -432,6 +492,12 @@ class CdfLink:
         xs = np.where(finite, x, 0.0)
         f = np.where(finite, np.exp(self.log_pdf(xs)), 0.0)
         return f, f * self.g1(xs), f * self.g2(xs)
+
+
+def _logit_tails(x):
+    """-log(1 + e^-x) and -log(1 + e^x) from one exp and one log1p (np.logaddexp's formula)."""
+    shared = np.log1p(np.exp(-np.abs(x)))
+    return -(np.maximum(-x, 0.0) + shared), -(np.maximum(x, 0.0) + shared)
 
 
 def _logit_g2(x):
@@ -444,7 +510,8 @@ _CDF_LINKS = {
         log_cdf=lambda x: -np.logaddexp(0.0, -x), log_sf=lambda x: -np.logaddexp(0.0, x),
         log_pdf=lambda x: -np.logaddexp(0.0, -x) - np.logaddexp(0.0, x),
         g1=lambda x: -np.tanh(x / 2.0), g2=_logit_g2,
-        quantile=lambda p: np.log(p) - np.log1p(-p)),
+        quantile=lambda p: np.log(p) - np.log1p(-p), logistic=True,
+        log_tails=_logit_tails),
     "probit": CdfLink(
         log_cdf=log_ndtr, log_sf=lambda x: log_ndtr(-x),
         log_pdf=lambda x: -0.5 * x**2 - 0.5 * np.log(2.0 * np.pi),
@@ -459,24 +526,36 @@ _CDF_LINKS = {
 
 
 def _binomial_loglik(family, y, nu, w, trials, psi) -> FloatArray:
-    """w (y log F(nu) + (N - y) log(1 - F(nu)) + log choose(N, y)): R's wt * dbinom()."""
+    """w (y log F(nu) + (N - y) log(1 - F(nu))), R's wt * dbinom() without the constant
+    w log choose(N, y)."""
     link = _CDF_LINKS[family.link]
-    const = gammaln(trials + 1.0) - gammaln(y + 1.0) - gammaln(trials - y + 1.0)
     with np.errstate(over="ignore", divide="ignore"):
-        success = np.where(y > 0, y * link.log_cdf(nu), 0.0)
-        failure = np.where(trials > y, (trials - y) * link.log_sf(nu), 0.0)
-    return w * (success + failure + const)
+        return _binomial_value(y, w, trials, *link.tails(nu))
+
+
+def _binomial_value(y, w, trials, log_cdf, log_sf) -> FloatArray:
+    """w (y log F + (N - y) log(1 - F)) from log F and log(1 - F)."""
+    with np.errstate(invalid="ignore"):
+        success = np.where(y > 0, y * log_cdf, 0.0)
+        failure = np.where(trials > y, (trials - y) * log_sf, 0.0)
+    return w * (success + failure)
 
 
 def _binomial_terms(family, y, nu, w, trials, psi) -> RowTerms:
     """With r1 = f/F, r2 = f/(1 - F): dl/dnu = w (y r1 - (N - y) r2), Fisher weight
     w N r1 r2, dr1/dnu = r1 (g1 - r1), dr2/dnu = r2 (g1 + r2)."""
     link = _CDF_LINKS[family.link]
-    with np.errstate(over="ignore", invalid="ignore"):
-        log_f = link.log_pdf(nu)
-        r1 = np.exp(log_f - link.log_cdf(nu))
-        r2 = np.exp(log_f - link.log_sf(nu))
-        g1, g2 = link.g1(nu), link.g2(nu)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        log_cdf, log_sf = link.tails(nu)
+        if link.logistic:  # r1 = 1 - F, r2 = F, g1 = 1 - 2F, g2 = g1^2 - 2 F (1 - F)
+            r1, r2 = np.exp(log_sf), np.exp(log_cdf)
+            g1 = r1 - r2
+            g2 = g1**2 - 2.0 * r1 * r2
+        else:
+            log_f = link.log_pdf(nu)
+            r1 = np.exp(log_f - log_cdf)
+            r2 = np.exp(log_f - log_sf)
+            g1, g2 = link.g1(nu), link.g2(nu)
         fail = trials - y
         score = w * (y * r1 - fail * r2)
         fisher = w * trials * r1 * r2
@@ -485,7 +564,7 @@ def _binomial_terms(family, y, nu, w, trials, psi) -> RowTerms:
         observed = -w * (y * dr1 - fail * dr2)
         observed_nu = -w * (y * (dr1 * g1 + r1 * dg1 - 2.0 * r1 * dr1)
                             - fail * (dr2 * g1 + r2 * dg1 + 2.0 * r2 * dr2))
-    loglik = _binomial_loglik(family, y, nu, w, trials, psi)
+    loglik = _binomial_value(y, w, trials, log_cdf, log_sf)
     return _choose_weight(family, loglik, score, fisher, fisher_nu, observed, observed_nu)
 
 
@@ -587,9 +666,9 @@ _MEAN_LINKS = {"log": _log_link, "identity": _identity_link, "inverse": _inverse
 
 @dataclass(frozen=True)
 class MeanScale:
-    """A family on the mean scale at one (y, mu, psi_0): l (``loglik``) and l_k = d^k l / dmu^k,
-    the Fisher information I(mu) = -E l_2 and dI/dmu, and the psi_0 derivatives of l, l_1,
-    l_2, I."""
+    """A family on the mean scale at one (y, mu, psi_0): l (``loglik``, without the constant
+    c(y, w, N)) and l_k = d^k l / dmu^k, the Fisher information I(mu) = -E l_2 and dI/dmu,
+    and the psi_0 derivatives of l, l_1, l_2, I."""
 
     loglik: FloatArray
     l1: FloatArray
@@ -604,22 +683,23 @@ class MeanScale:
 
 
 def _poisson_mean_scale(y, mu, log_mu, psi) -> MeanScale:
-    """l = y log mu - mu - log y!."""
+    """l = y log mu - mu (- log y!, the constant)."""
     zero = np.zeros_like(mu)
     with np.errstate(invalid="ignore"):
         ylog = np.where(y > 0, y * log_mu, 0.0)
-    return MeanScale(ylog - mu - gammaln(y + 1.0), y / mu - 1.0, -y / mu**2, 2.0 * y / mu**3,
+    return MeanScale(ylog - mu, y / mu - 1.0, -y / mu**2, 2.0 * y / mu**3,
                      1.0 / mu, -1.0 / mu**2, zero, zero, zero, zero)
 
 
 def _nb_mean_scale(y, mu, log_mu, psi) -> MeanScale:
     """NB2 with size s = exp(psi_0): l = log Gamma(y + s) - log Gamma(s) - log y! +
-    s log(s / (mu + s)) + y log(mu / (mu + s)); I = s / (mu (mu + s))."""
+    s log(s / (mu + s)) + y log(mu / (mu + s)) (without the constant - log y!);
+    I = s / (mu (mu + s))."""
     s = np.exp(psi[:, 0])
     ms = mu + s
     log_ms = np.logaddexp(log_mu, psi[:, 0])
     ylog = np.where(y > 0, y * (log_mu - log_ms), 0.0)
-    value = gammaln(y + s) - gammaln(s) - gammaln(y + 1.0) + s * (psi[:, 0] - log_ms) + ylog
+    value = gammaln(y + s) - gammaln(s) + s * (psi[:, 0] - log_ms) + ylog
     return MeanScale(
         loglik=value, l1=y / mu - (y + s) / ms, l2=-y / mu**2 + (y + s) / ms**2,
         l3=2.0 * y / mu**3 - 2.0 * (y + s) / ms**3,
@@ -681,6 +761,9 @@ def _mean_link_terms(family, y, nu, w, trials, psi) -> RowTerms:
                           psi_terms)
 
 
+_CONSTANT = {"gaussian": _no_constant, "binomial": _binomial_constant, "ordinal": _no_constant,
+             "poisson": _count_constant, "negative_binomial": _count_constant,
+             "gamma": _no_constant}
 _LOGLIK = {"gaussian": _gaussian_loglik, "binomial": _binomial_loglik,
            "ordinal": _ordinal_loglik, "poisson": _mean_link_loglik,
            "negative_binomial": _mean_link_loglik, "gamma": _mean_link_loglik}
