@@ -43,9 +43,9 @@ def resolve_families(family: FamilyArg, data: pd.DataFrame, spec: ModelSpec) -> 
         if is_family(family):
             return RowFamilies.single(get_family(family), n)
         if family in data.columns:
-            return _row_families(data[family].astype(str).tolist(), f"column '{family}'")
+            return _row_families(data[family].astype(str).to_numpy(), f"column '{family}'")
         if "(" in family:
-            _row_families([family], "family")  # raises: a known family, an unknown link
+            _row_families(np.array([family], dtype=object), "family")  # raises: unknown link
         raise DataError(
             f'Unknown family "{family}". Use one of {", ".join(FAMILIES)} (with a link as R '
             "writes it: \"binomial(link = 'probit')\"), a column of the data naming each "
@@ -61,23 +61,25 @@ def resolve_families(family: FamilyArg, data: pd.DataFrame, spec: ModelSpec) -> 
             f"family has {len(names)} entries but the data have {n} rows. Give one family "
             "name, or one name per row."
         )
-    return _row_families(names, "family")
+    return _row_families(np.array(names, dtype=object), "family")
 
 
-def _row_families(names: list[str | Family], source: str) -> RowFamilies:
-    """One family per distinct spelling; spellings of the same family and link share it."""
+def _row_families(names: np.ndarray, source: str) -> RowFamilies:
+    """One family per distinct spelling (in order of first appearance); spellings of the
+    same family and link share it."""
+    row_spelling, spellings = pd.factorize(names)
     try:
-        resolved = {name: get_family(name) for name in dict.fromkeys(names)}
+        resolved = [get_family(name) for name in spellings]
     except ValueError as exc:
         raise DataError(f"{exc} (in {source})") from None
-    families = tuple(dict.fromkeys(resolved.values()))
-    codes = np.array([families.index(resolved[name]) for name in names], dtype=np.intp)
-    return RowFamilies(families, codes)
+    families = tuple(dict.fromkeys(resolved))
+    codes = np.array([families.index(f) for f in resolved], dtype=np.intp)
+    return RowFamilies(families, codes[row_spelling])
 
 
 def _families_by_level(
     family: Mapping[str, Any], data: pd.DataFrame, spec: ModelSpec
-) -> list[str | Family]:
+) -> np.ndarray:
     """``{"item": {"chd": "binomial"}, "default": "gaussian"}``, or ``{"a": "gaussian",
     "b": "binomial"}`` keyed by the levels of the model's one indicator column."""
     mapping = dict(family)
@@ -101,22 +103,23 @@ def _families_by_level(
         column, levels = indicators[0], mapping
     check_columns(data, [column], "family column")
     values = data[column].astype(str).to_numpy()
-    known = set(values)
+    known = set(pd.unique(values))
     for level in levels:
         if str(level) not in known:
             raise DataError(
                 f"The family mapping names level '{level}' of column '{column}', which the data "
                 f"do not have.{nearest(str(level), known)}"
             )
-    names = [levels.get(v, levels.get(_number(v), default)) for v in values]
-    unmapped = [v for v, name in zip(values, names) if name is None]
+    row_level, distinct = pd.factorize(values)
+    names = [levels.get(v, levels.get(_number(v), default)) for v in distinct]
+    unmapped = [v for v, name in zip(distinct, names) if name is None]
     if unmapped:
-        missing = ", ".join(sorted(set(unmapped))[:5])
+        missing = ", ".join(sorted(unmapped)[:5])
         raise DataError(
             f"The family mapping gives no family for level(s) {missing} of column '{column}'. "
             'Add them, or a "default" family.'
         )
-    return names
+    return np.array(names, dtype=object)[row_level]
 
 
 def _number(text: str) -> int | float | str:

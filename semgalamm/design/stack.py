@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+import numpy as np
 import pandas as pd
 
 from semgalamm.design.sample_moments import numeric_block
@@ -124,18 +125,31 @@ def stack_wide(syntax: ModelSyntax, data: pd.DataFrame, family: Mapping[str, str
     gaussian = [v for v in indicators if family.get(v, default) == "gaussian"]
     if len(gaussian) > 1:
         lines.append(f"{VALUE} ~~ (1 | {ITEM})")
-    values = pd.DataFrame(numeric_block(data, tuple(indicators)), columns=indicators)
-    values[UNIT] = range(len(data))
-    covariate_values = pd.DataFrame(numeric_block(data, tuple(dict.fromkeys(covariates))),
-                                    columns=list(dict.fromkeys(covariates)))
-    long = values.melt(id_vars=[UNIT], var_name=ITEM, value_name=VALUE).dropna(subset=[VALUE])
-    long = long.join(covariate_values, on=UNIT)
-    if long[list(dict.fromkeys(covariates))].isna().any().any():
-        raise DataError("A latent's covariate has missing values; drop those rows first.")
-    long[ITEM] = pd.Categorical(long[ITEM], categories=indicators)
-    long[UNIT] = long[UNIT].astype(str)
     mapping = {ITEM: {v: family.get(v, default) for v in indicators}}
-    return "\n".join(lines), long.reset_index(drop=True), mapping
+    return "\n".join(lines), _long_data(data, indicators, list(dict.fromkeys(covariates))), \
+        mapping
+
+
+def _long_data(data: pd.DataFrame, indicators: list[str], covariates: list[str]
+               ) -> pd.DataFrame:
+    """One row per unit and observed indicator, indicator by indicator (the column-major
+    order of the (units, indicators) block), with the unit's covariates."""
+    values = numeric_block(data, tuple(indicators))
+    n = values.shape[0]
+    flat = values.T.ravel()
+    rows = np.flatnonzero(~np.isnan(flat))
+    unit = rows % n
+    long = pd.DataFrame({
+        UNIT: np.array([str(i) for i in range(n)], dtype=object)[unit],
+        ITEM: pd.Categorical.from_codes(rows // n, categories=indicators),
+        VALUE: flat[rows],
+    })
+    covariate_values = numeric_block(data, tuple(covariates))
+    if np.isnan(covariate_values[np.unique(unit)]).any():
+        raise DataError("A latent's covariate has missing values; drop those rows first.")
+    for j, name in enumerate(covariates):
+        long[name] = covariate_values[unit, j]
+    return long
 
 
 def threshold_indicators(syntax: ModelSyntax, data: pd.DataFrame) -> dict[str, str]:
