@@ -10,6 +10,7 @@ import time
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -116,7 +117,7 @@ def fit(
     (``b ~ x``) with a non-Gaussian family, ``weights=`` or an ``offset()`` is a GLM (R's
     ``glm``), fitted by the same engine without random effects.
     """
-    syntax = parse(model)
+    syntax = _parsed(model) if isinstance(model, str) else parse(model)
     if not isinstance(data, pd.DataFrame):
         check_frame(data)  # a DataError saying how to convert it
     if is_wide(syntax) and not _is_glm(syntax, family, weights):
@@ -148,6 +149,13 @@ def fit(
                                 family_table(families, data, spec))
     _warn(result)
     return result
+
+
+@lru_cache(maxsize=64)
+def _parsed(model: str) -> ModelSyntax:
+    """``parse(model)`` once per model string (its tree is frozen): refits of one model
+    (bootstrap, simulations, a wide model's stacked form) skip the parser."""
+    return parse(model)
 
 
 def _minimize(laplace: LaplaceModel, x0, verbose: bool) -> OptResult:
