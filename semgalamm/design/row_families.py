@@ -149,13 +149,15 @@ def check_response(design: Design, rows: pd.Index) -> None:
 def family_table(families: RowFamilies, data: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
     """One row per family: its link, number of rows, and the indicator levels
     (``item[chd]``) whose rows it covers, for summaries of mixed-response fits."""
+    levels = {column: pd.factorize(data[column].astype(str).to_numpy())
+              for column in spec.indicator_variables}
     rows = []
     for code, fam in enumerate(families.families):
         mask = families.codes == code
         indicators = [
-            f"{column}[{level}]"
-            for column in spec.indicator_variables
-            for level in pd.unique(data.loc[mask, column].astype(str))
+            f"{column}[{distinct[j]}]"
+            for column, (row_level, distinct) in levels.items()
+            for j in pd.unique(row_level[mask])
         ]
         rows.append((fam.name, fam.link, int(mask.sum()), " ".join(indicators)))
     return pd.DataFrame(rows, columns=["family", "link", "rows", "indicators"])
