@@ -334,6 +334,9 @@ def main() -> None:
     parser.add_argument("--store-peers", action="store_true",
                         help="store live peer figures in tests/fixtures/peer_timings.json")
     args = parser.parse_args()
+    if args.write and args.only:
+        parser.error("--write rewrites the whole table of benchmarks/results.md: run it "
+                     "without --only")
     lines = [*HEADER.splitlines()]
     print(HEADER, flush=True)
     for case in CASES:
