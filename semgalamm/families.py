@@ -534,11 +534,14 @@ def _binomial_loglik(family, y, nu, w, trials, psi) -> FloatArray:
 
 
 def _binomial_value(y, w, trials, log_cdf, log_sf) -> FloatArray:
-    """w (y log F + (N - y) log(1 - F)) from log F and log(1 - F)."""
+    """w (y log F + (N - y) log(1 - F)) from log F and log(1 - F); a term with count 0 is 0
+    also where its log is -inf (nu = -inf or +inf)."""
     with np.errstate(invalid="ignore"):
-        success = np.where(y > 0, y * log_cdf, 0.0)
-        failure = np.where(trials > y, (trials - y) * log_sf, 0.0)
-    return w * (success + failure)
+        value = y * log_cdf + (trials - y) * log_sf
+        if not np.isfinite(value).all():
+            value = (np.where(y > 0, y * log_cdf, 0.0)
+                     + np.where(trials > y, (trials - y) * log_sf, 0.0))
+    return w * value
 
 
 def _binomial_terms(family, y, nu, w, trials, psi) -> RowTerms:
