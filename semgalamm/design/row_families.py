@@ -102,15 +102,14 @@ def _families_by_level(
             )
         column, levels = indicators[0], mapping
     check_columns(data, [column], "family column")
-    values = data[column].astype(str).to_numpy()
-    known = set(pd.unique(values))
+    row_level, distinct = _text_levels(data[column])
+    known = set(distinct)
     for level in levels:
         if str(level) not in known:
             raise DataError(
                 f"The family mapping names level '{level}' of column '{column}', which the data "
                 f"do not have.{nearest(str(level), known)}"
             )
-    row_level, distinct = pd.factorize(values)
     names = [levels.get(v, levels.get(_number(v), default)) for v in distinct]
     unmapped = [v for v, name in zip(distinct, names) if name is None]
     if unmapped:
@@ -120,6 +119,16 @@ def _families_by_level(
             'Add them, or a "default" family.'
         )
     return np.array(names, dtype=object)[row_level]
+
+
+def _text_levels(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """The column's values as text, factorized: a code per row and the texts in order of
+    appearance (a missing value is the level "nan"); only distinct values become text."""
+    row_value, values = pd.factorize(column, use_na_sentinel=False)
+    texts = np.asarray(values.astype(str), dtype=object)
+    texts[np.asarray(pd.isna(values))] = "nan"
+    row_text, distinct = pd.factorize(texts)
+    return row_text[row_value], distinct
 
 
 def _number(text: str) -> int | float | str:
@@ -149,8 +158,7 @@ def check_response(design: Design, rows: pd.Index) -> None:
 def family_table(families: RowFamilies, data: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
     """One row per family: its link, number of rows, and the indicator levels
     (``item[chd]``) whose rows it covers, for summaries of mixed-response fits."""
-    levels = {column: pd.factorize(data[column].astype(str).to_numpy())
-              for column in spec.indicator_variables}
+    levels = {column: _text_levels(data[column]) for column in spec.indicator_variables}
     rows = []
     for code, fam in enumerate(families.families):
         mask = families.codes == code
