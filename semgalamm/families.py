@@ -71,6 +71,9 @@ LINKS: dict[str, tuple[str, ...]] = {
     "ordinal": ("logit", "probit", "cloglog"),
 }
 
+#: The canonical link of the families whose Fisher weight is their observed weight.
+_CANONICAL = {"gaussian": "identity", "binomial": "logit", "poisson": "log"}
+
 #: Other spellings of family names (R's and statsmodels').
 _ALIASES = {"normal": "gaussian", "negbin": "negative_binomial", "nbinom2": "negative_binomial",
             "negative.binomial": "negative_binomial", "nb": "negative_binomial",
@@ -102,6 +105,12 @@ class Family:
             )
         if self.laplace_weight not in ("fisher", "observed"):
             raise ValueError('laplace_weight is "fisher" or "observed".')
+
+    @property
+    def weight_is_observed(self) -> bool:
+        """Whether the Laplace weight d equals -d2l/dnu2 at every nu: the observed weight,
+        or the Fisher weight of a canonical link (identity, logit, log)."""
+        return self.laplace_weight == "observed" or _CANONICAL.get(self.name) == self.link
 
     @property
     def spelling(self) -> str:
@@ -333,6 +342,12 @@ class RowFamilies:
             return ((self.families[0], slice(None)),)
         return tuple((f, np.flatnonzero(self.codes == code))
                      for code, f in enumerate(self.families))
+
+    @property
+    def weight_is_observed(self) -> bool:
+        """Every row's Laplace weight is its observed weight (``Family.weight_is_observed``):
+        H = A' D A + I is then also the Hessian of the penalized log-likelihood."""
+        return all(f.weight_is_observed for f in self.families)
 
     @property
     def all_gaussian(self) -> bool:
