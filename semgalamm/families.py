@@ -315,7 +315,7 @@ class RowFamilies:
     families: tuple[Family, ...]
     codes: NDArray[np.intp]
     parameters: FamilyParameters | None = None
-    #: [y, weights, trials, c] of the last arrays seen (``constant``)
+    #: [(y, weights, trials, c)] of the last arrays seen (``constant``)
     _constant_memo: list = field(default_factory=list, init=False, repr=False, compare=False)
 
     @staticmethod
@@ -391,13 +391,13 @@ class RowFamilies:
     def constant(self, y: FloatArray, weights: FloatArray, trials: FloatArray) -> FloatArray:
         """c(y_i, w_i, N_i) per row (``Family.loglik_constant``), computed once for the same
         arrays (a design's, which are never changed in place) and reused at every step."""
-        memo = self._constant_memo
-        if memo and memo[0] is y and memo[1] is weights and memo[2] is trials:
-            return memo[3]
+        entry = self._constant_memo[0] if self._constant_memo else None  # read once: threads
+        if entry is not None and entry[0] is y and entry[1] is weights and entry[2] is trials:
+            return entry[3]
         out = np.empty(y.shape[0])
         for family, rows in self._rows:
             out[rows] = family.loglik_constant(y[rows], weights[rows], trials[rows])
-        memo[:] = [y, weights, trials, out]
+        self._constant_memo[:] = [(y, weights, trials, out)]
         return out
 
     def terms(
