@@ -427,9 +427,15 @@ def _random_block(block: RandomSpec, frame: pd.DataFrame, latent_index: dict) ->
     )
 
 
-def _indicator_rows(loading: LoadingSpec, frame: pd.DataFrame) -> np.ndarray:
-    column = frame[loading.variable]
-    levels = [str(c) for c in column.cat.categories]
+def _indicator_rows(loading: LoadingSpec, frame: pd.DataFrame,
+                    coded: dict[str, tuple[list[str], np.ndarray]]) -> np.ndarray:
+    """The rows of the loading's indicator level; ``coded`` keeps each indicator column's
+    level labels and codes, read once per column (not once per loading: 0.1 ms each)."""
+    if loading.variable not in coded:
+        column = frame[loading.variable]
+        coded[loading.variable] = ([str(c) for c in column.cat.categories],
+                                   column.cat.codes.to_numpy())
+    levels, codes = coded[loading.variable]
     if loading.level not in levels:
         raise SpecError(
             f"The indicator '{loading.indicator}' of latent '{loading.latent}' names level "
@@ -438,7 +444,7 @@ def _indicator_rows(loading: LoadingSpec, frame: pd.DataFrame) -> np.ndarray:
             f"{nearest(loading.level, levels)}"
         )
     matching = [j for j, level in enumerate(levels) if level == loading.level]
-    return np.isin(column.cat.codes.to_numpy(), matching)
+    return np.isin(codes, matching)
 
 
 def expand_loadings(spec: ModelSpec, data: pd.DataFrame) -> ModelSpec:
@@ -482,12 +488,13 @@ def _loading_map(spec: ModelSpec, frame: pd.DataFrame, newdata: pd.DataFrame | N
     parameters = spec.free_parameters()
     free_labels = list(parameters)
     covariates: dict[str, np.ndarray] = {}
+    coded: dict[str, tuple[list[str], np.ndarray]] = {}
     offsets, bases = [], []
     for latent in spec.latents:
         offset = np.zeros(n)
         rows_idx, cols_idx, vals = [], [], []
         for loading in (ld for ld in spec.loadings if ld.latent == latent):
-            rows = _indicator_rows(loading, target)
+            rows = _indicator_rows(loading, target, coded)
             value = np.where(rows, 1.0, 0.0)
             if loading.covariate is not None:
                 value = value * _loading_covariate(loading, frame, newdata, covariates)

@@ -23,6 +23,7 @@ least squares (PIRLS) with step halving, warm-started from the previous evaluati
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from numpy.typing import NDArray
@@ -94,6 +95,11 @@ class ProfiledGaussian:
         self.reml = reml
         self.system = RandomEffectsSystem(design)
 
+    @cached_property
+    def _fixed_XY(self) -> FloatArray:
+        """[X y - offset] (n, p + 1) when X does not depend on lambda (stacked once)."""
+        return np.column_stack([self.design.X0, self.design.y - self.design.offset])
+
     def _factorize(
         self, theta: FloatArray, lam: FloatArray, w: FloatArray
     ) -> tuple[FloatArray, FloatArray] | None:
@@ -122,7 +128,7 @@ class ProfiledGaussian:
             return self._failed(theta, lam)
         X, values = factored
         log_weights = float(np.sum(np.log(w)))
-        XY = np.column_stack([X, d.y - d.offset])
+        XY = self._fixed_XY if X is d.X0 else np.column_stack([X, d.y - d.offset])
         rhs = self.system.weighted_At_times(np.sqrt(w)[:, None] * XY)
         C = self.system.solve(rhs)
         S = XY.T @ (w[:, None] * XY) - rhs.T @ C
