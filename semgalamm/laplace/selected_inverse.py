@@ -228,6 +228,11 @@ def _block_diagonal_inverse(data: FloatArray, blocks: tuple[IntArray, ...]) -> F
     return z
 
 
+#: Rows of A handled at once when the (n, K, K) tables are built or gathered: the int64 and
+#: float64 temporaries of a chunk stay a few MB instead of ~400 bytes per row of A.
+ROW_CHUNK = 1 << 15
+
+
 class RowCliqueInverse:
     """Gathers S_i = H^{-1}[c_i, c_i] (K x K per row i of A, c_i its columns) from the
     selected inverse on the pattern of L, for one fixed symbolic factorization."""
@@ -236,18 +241,13 @@ class RowCliqueInverse:
         q = L.shape[0]
         inverse_perm = np.empty(q, dtype=np.int64)
         inverse_perm[permutation] = np.arange(q)
-        c = inverse_perm[columns]  # (n, K) positions in the permuted order
-        first = c[:, :, None]
-        second = c[:, None, :]
-        col = np.minimum(first, second)
-        row = np.maximum(first, second)
         keys = np.repeat(np.arange(q, dtype=np.int64), np.diff(L.indptr)) * q + L.indices
-        wanted = col * q + row
-        position = np.searchsorted(keys, wanted)
-        if not np.array_equal(keys[np.minimum(position, keys.size - 1)], wanted):
-            raise AssertionError("a pair of columns of a row of A is not in the pattern of L")
+        n, K = columns.shape
         #: (n, K, K) positions in the selected inverse, int32 when they fit (half the memory)
-        self.position = position.astype(np.int32) if L.nnz < 2**31 else position
+        self.position = np.empty((n, K, K), dtype=np.int32 if L.nnz < 2**31 else np.int64)
+        for start in range(0, n, ROW_CHUNK):
+            rows = slice(start, start + ROW_CHUNK)
+            self.position[rows] = _clique_positions(inverse_perm[columns[rows]], keys, q)
         self.nnz = L.nnz
         #: the supernodes of L's pattern (``selected_inverse``)
         self.supernodes = _supernodes(L.indptr.astype(np.int64), L.indices.astype(np.int64))
@@ -260,5 +260,21 @@ class RowCliqueInverse:
         return selected_inverse(L, self.supernodes)
 
     def times(self, z: FloatArray, values: FloatArray) -> FloatArray:
-        """S_i a_i for every row, (n, K), with z the selected inverse and a_i = values[i]."""
-        return np.einsum("ikl,il->ik", z[self.position], values)
+        """S_i a_i for every row, (n, K), with z the selected inverse and a_i = values[i]
+        (gathered by chunks of rows: the (n, K, K) S_i never exist at once)."""
+        out = np.empty_like(values)
+        for start in range(0, values.shape[0], ROW_CHUNK):
+            rows = slice(start, start + ROW_CHUNK)
+            np.einsum("ikl,il->ik", z[self.position[rows]], values[rows], out=out[rows])
+        return out
+
+
+def _clique_positions(c: IntArray, keys: IntArray, q: int) -> IntArray:
+    """Positions in L's values (CSC keys column * q + row, sorted) of the pairs of each row's
+    permuted columns c (m, K): (m, K, K), entry (k, l) at (max, min) of c_k, c_l."""
+    first, second = c[:, :, None], c[:, None, :]
+    wanted = np.minimum(first, second) * q + np.maximum(first, second)
+    position = np.searchsorted(keys, wanted)
+    if not np.array_equal(keys[np.minimum(position, keys.size - 1)], wanted):
+        raise AssertionError("a pair of columns of a row of A is not in the pattern of L")
+    return position
