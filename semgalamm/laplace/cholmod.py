@@ -57,28 +57,30 @@ class RandomEffectsSystem:
 
     def values(self, theta: FloatArray, ell: FloatArray) -> FloatArray:
         """Nonzero values of A = Z(lambda) Lambda_theta, (n, K): per block z(lambda) @ T(theta)."""
-        parts = []
-        start = 0
+        out = np.empty((self.n, self.width))
+        start = column = 0
         for block in self.design.blocks:
             T = block.factor(theta[start : start + block.n_theta])
             start += block.n_theta
-            parts.append(self.design.block_values(block, ell) @ T)
-        return np.hstack(parts) if parts else np.zeros((self.n, 0))
+            np.matmul(self.design.block_values(block, ell), T,
+                      out=out[:, column : column + block.k])
+            column += block.k
+        return out
 
     def factorize(self, values: FloatArray, d: FloatArray) -> bool:
         """Numeric factorization of H = A' diag(d) A + I (pattern fixed, analysis reused).
 
         Returns False when the values are not finite (the caller treats the point as
-        infeasible)."""
+        infeasible; A' D^{1/2} is then undefined until the next factorization)."""
         if self._factor is None:
             return True
         if not np.all(np.isfinite(d)):  # a weight exp(nu) overflowed at a trial point
             return False
+        data = self._At.data.reshape(values.shape)  # written in place: no (n, K) copy
         with np.errstate(over="ignore", invalid="ignore"):
-            data = (values * np.sqrt(d)[:, None]).ravel()
+            np.multiply(values, np.sqrt(d)[:, None], out=data)
         if not np.all(np.isfinite(data)):
             return False
-        self._At.data[:] = data
         try:
             self._factor.cholesky_AAt_inplace(self._At, beta=1.0)
         except CholmodNotPositiveDefiniteError:
