@@ -129,9 +129,10 @@ class ProfiledGaussian:
         X, values = factored
         log_weights = float(np.sum(np.log(w)))
         XY = self._fixed_XY if X is d.X0 else np.column_stack([X, d.y - d.offset])
-        rhs = self.system.weighted_At_times(np.sqrt(w)[:, None] * XY)
+        root_w_XY = np.sqrt(w)[:, None] * XY
+        rhs = self.system.weighted_At_times(root_w_XY)
         C = self.system.solve(rhs)
-        S = XY.T @ (w[:, None] * XY) - rhs.T @ C
+        S = root_w_XY.T @ root_w_XY - rhs.T @ C
         p = d.p
         n = d.n
         try:
@@ -176,7 +177,7 @@ class ProfiledGaussian:
         system = self.system
         Sa = system.clique_inverse_times(fit.values)
         leverage = np.einsum("ik,ik->i", fit.values, Sa)
-        Sx = np.zeros_like(fit.X)
+        Sx = None  # REML's d log|R_X|^2 / dX; ML: none
         if self.reml and self.design.p:
             t = fit.X - np.column_stack([system.times(fit.values, c) for c in fit.C_X.T])
             Sx = cho_solve(fit.chol_xx, t.T).T
@@ -185,9 +186,12 @@ class ProfiledGaussian:
                 Sa -= fit.C_X[system.columns, j] * Sx[:, j : j + 1]
         ratio = fit.dof / fit.pwrss
         we = fit.w * fit.resid
+        d_X = -2.0 * ratio * np.outer(we, fit.state.beta)
+        if Sx is not None:
+            d_X += 2.0 * fit.w[:, None] * Sx
         return fit.state, RowAdjoints(
             values=2.0 * fit.w[:, None] * Sa - 2.0 * ratio * we[:, None] * fit.u[system.columns],
-            X=2.0 * fit.w[:, None] * Sx - 2.0 * ratio * np.outer(we, fit.state.beta),
+            X=d_X,
             weights=leverage - 1.0 / fit.w + ratio * fit.resid**2,
         )
 
