@@ -171,11 +171,10 @@ def _compiled_takahashi():
 def selected_inverse(L: sp.csc_matrix, supernodes: IntArray | None = None) -> FloatArray:
     """Values of (L L')^{-1} on the pattern of L (L lower triangular CSC, sorted indices);
     ``supernodes``: those of L's pattern when known (``RowCliqueInverse.supernodes``)."""
-    if HAS_NUMBA:
-        indptr, indices = L.indptr.astype(np.int64), L.indices.astype(np.int64)
+    if HAS_NUMBA:  # L's own int32 indices: an int64 copy would cost 8 bytes per nonzero
         if supernodes is None:
-            supernodes = _supernodes(indptr, indices)
-        return _compiled_takahashi()(indptr, indices, L.data, supernodes)
+            supernodes = _supernodes(L.indptr.astype(np.int64), L.indices.astype(np.int64))
+        return _compiled_takahashi()(L.indptr, L.indices, L.data, supernodes)
     q = L.shape[0]
     if q > DENSE_LIMIT:
         raise UnsupportedError(
