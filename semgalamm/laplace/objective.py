@@ -59,16 +59,23 @@ class LaplaceState:
 class RowAdjoints:
     """Derivatives of a deviance f with respect to the per-row inputs of the engine.
 
-    values: df/da_i (n, K), the row values of A; X: df/dX_ij (n, p); nu: df/dnu_i (n,) through
-    X beta (the Laplace GLMM, for beta: X' nu); weights: df/dw_i (n,) (profiled Gaussian);
-    psi: df/dpsi_i (n, 2), the family parameters of each row (Laplace GLMM).
+    values: df/da_i (n, K), the row values of A; X: df/dX_ij (n, p), None when X does not
+    depend on lambda (``loads_fixed_effects``: the chain rule never reads it then); nu:
+    df/dnu_i (n,) through X beta (the Laplace GLMM, for beta: X' nu); weights: df/dw_i (n,)
+    (profiled Gaussian); psi: df/dpsi_i (n, 2), the family parameters of each row (Laplace
+    GLMM).
     """
 
     values: FloatArray
-    X: FloatArray
+    X: FloatArray | None
     nu: FloatArray | None = None
     weights: FloatArray | None = None
     psi: FloatArray | None = None
+
+
+def loads_fixed_effects(design: Design) -> bool:
+    """Whether a fixed effect loads on a latent (X depends on lambda, df/dX is needed)."""
+    return any(k is not None for k in design.fixed_latent)
 
 
 @dataclass(frozen=True)
@@ -186,9 +193,11 @@ class ProfiledGaussian:
                 Sa -= fit.C_X[system.columns, j] * Sx[:, j : j + 1]
         ratio = fit.dof / fit.pwrss
         we = fit.w * fit.resid
-        d_X = -2.0 * ratio * np.outer(we, fit.state.beta)
-        if Sx is not None:
-            d_X += 2.0 * fit.w[:, None] * Sx
+        d_X = None
+        if loads_fixed_effects(self.design):
+            d_X = -2.0 * ratio * np.outer(we, fit.state.beta)
+            if Sx is not None:
+                d_X += 2.0 * fit.w[:, None] * Sx
         return fit.state, RowAdjoints(
             values=2.0 * fit.w[:, None] * Sa - 2.0 * ratio * we[:, None] * fit.u[system.columns],
             X=d_X,
@@ -232,7 +241,7 @@ class ProfiledGaussian:
         we = w * resid / sigma**2
         adjoints = RowAdjoints(
             values=2.0 * w[:, None] * Sa - 2.0 * we[:, None] * u[self.system.columns],
-            X=-2.0 * np.outer(we, beta),
+            X=-2.0 * np.outer(we, beta) if loads_fixed_effects(d) else None,
             weights=np.einsum("ik,ik->i", values, Sa) - 1.0 / w + resid**2 / sigma**2,
         )
         return deviance, adjoints, -2.0 * X.T @ we, 2.0 * d.n - 2.0 * r2 / sigma**2
@@ -347,7 +356,7 @@ class LaplaceGLMM:
         return state, RowAdjoints(
             values=2.0 * terms.weight[:, None] * Sa + terms.score[:, None] * w_rows
             + r_nu[:, None] * state.u[system.columns],
-            X=np.outer(r_nu, beta),
+            X=np.outer(r_nu, beta) if loads_fixed_effects(self.design) else None,
             nu=r_nu,
             psi=-2.0 * terms.loglik_psi + leverage[:, None] * terms.weight_psi
             + Aw[:, None] * terms.score_psi,
