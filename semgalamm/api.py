@@ -170,7 +170,8 @@ def _minimize(laplace: LaplaceModel, x0, verbose: bool) -> OptResult:
                          time.perf_counter() - started)
     with single_threaded_blas():
         return minimize_deviance(laplace.deviance, x0, laplace.layout, verbose=verbose,
-                                 scale=laplace.scale, gradient=laplace.exact_gradient)
+                                 scale=laplace.scale, gradient=laplace.exact_gradient,
+                                 rows=laplace.design.n)
 
 
 def is_wide(syntax: ModelSyntax) -> bool:

@@ -5,6 +5,8 @@ A has a fixed sparsity pattern: row i has, for every block, k values in the colu
 level. It is stored transposed, as the CSC matrix A' (q x n), whose column i holds row i of A,
 so that its values are one row-major (n, K) array (K = sum of the blocks' k). Each evaluation
 writes new values into that array and refactors numerically (``cholesky_AAt_inplace``).
+Large models whose random effects are mostly one grouping factor are factored instead as a
+bordered block-diagonal matrix (``bordered.py``), which reads each level once.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from numpy.typing import NDArray
 from sksparse.cholmod import CholmodNotPositiveDefiniteError, Factor, analyze_AAt
 
 from semgalamm.design.design import Design
+from semgalamm.laplace.bordered import BorderedFactor, bordered_pattern
 from semgalamm.laplace.selected_inverse import RowCliqueInverse
 
 FloatArray = NDArray[np.float64]
@@ -51,7 +54,10 @@ class RandomEffectsSystem:
             (np.ones(self.n * self.width), self._flat_columns.astype(np.int64), indptr),
             shape=(self.q, self.n),
         )
-        self._factor = _analyze(self._At) if self.q > 0 else None
+        pattern = bordered_pattern(design, self.columns)
+        self._bordered = BorderedFactor(pattern) if pattern is not None else None
+        self._factor = (_analyze(self._At) if self.q > 0 and self._bordered is None
+                        else None)
         self._logdet = 0.0
         self._cliques: RowCliqueInverse | None = None
 
@@ -72,7 +78,7 @@ class RandomEffectsSystem:
 
         Returns False when the values are not finite (the caller treats the point as
         infeasible; A' D^{1/2} is then undefined until the next factorization)."""
-        if self._factor is None:
+        if self._factor is None and self._bordered is None:
             return True
         if not np.all(np.isfinite(d)):  # a weight exp(nu) overflowed at a trial point
             return False
@@ -81,6 +87,11 @@ class RandomEffectsSystem:
             np.multiply(values, np.sqrt(d)[:, None], out=data)
         if not np.all(np.isfinite(data)):
             return False
+        if self._bordered is not None:
+            if not self._bordered.factorize(values, d):
+                return False
+            self._logdet = self._bordered.logdet()
+            return True
         try:
             self._factor.cholesky_AAt_inplace(self._At, beta=1.0)
         except CholmodNotPositiveDefiniteError:
@@ -98,6 +109,8 @@ class RandomEffectsSystem:
 
     def solve(self, b: FloatArray) -> FloatArray:
         """H^{-1} b with the last factorization."""
+        if self._bordered is not None:
+            return self._bordered.solve(b)
         if self._factor is None:
             return np.zeros_like(b)
         return self._factor.solve_A(b)
@@ -121,6 +134,8 @@ class RandomEffectsSystem:
     def clique_inverse_times(self, values: FloatArray) -> FloatArray:
         """S_i a_i for every row i of A (a_i = values[i]), S_i = H^{-1}[c_i, c_i] with the
         last factorization: the selected inverse gathered on each row's clique, (n, K)."""
+        if self._bordered is not None:
+            return self._bordered.clique_inverse_times(values)
         if self._factor is None:
             return np.zeros_like(values)
         L = self._factor.L()
