@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from semgalamm.laplace import bordered
+from semgalamm.laplace import bordered, cholmod
 from semgalamm.laplace.cholmod import RandomEffectsSystem
 from tests.test_gradient import CASES, laplace_model, random_point
 
@@ -40,8 +40,11 @@ def scaling_data(persons: int = 300, seed: int = 3):
 
 
 def _force(monkeypatch, on: bool) -> None:
-    monkeypatch.setattr(bordered, "MIN_COLUMNS", 0 if on else 10**12)
+    """Factor every model's H by bordered.py (on) or by CHOLMOD (off)."""
+    monkeypatch.setattr(bordered, "MIN_COLUMNS", 0)
     monkeypatch.setattr(bordered, "MAX_BORDER", 10**6)
+    monkeypatch.setattr(cholmod, "bordered_pattern",
+                        bordered.bordered_pattern if on else lambda design, columns: None)
 
 
 def _systems(monkeypatch, design):
@@ -86,10 +89,28 @@ def test_two_terms_of_one_factor_lead_together(monkeypatch):
     assert (pattern.k, pattern.r) == (2, 3)  # (1 | Subject) and (0 + Days | Subject); Night
 
 
-@pytest.mark.parametrize("case", ["two_terms", "crossed", "slopes_ml", "loadings_crossed",
-                                  "binomial_crossed", "B_across_levels", "mixed_loadings",
-                                  "smooth_on_latent", "negative_binomial", "ordinal_loadings",
-                                  "nested_reml"])
+def test_one_grouping_factor_is_block_diagonal(monkeypatch):
+    """Without a border H is factored by numpy (numba not needed), with CHOLMOD's numbers."""
+    model_string, data, family, options = CASES["slopes_ml"]
+    design = laplace_model(model_string, data()).design
+    fast, reference = _systems(monkeypatch, design)
+    assert isinstance(fast._bordered, bordered.BlockDiagonalFactor)
+    rng = np.random.default_rng(4)
+    values = reference.values(rng.uniform(0.2, 1.0, 3), np.ones(0))
+    d = rng.uniform(0.5, 2.0, design.n)
+    assert fast.factorize(values, d) and reference.factorize(values, d)
+    assert fast.logdet() == pytest.approx(reference.logdet(), rel=1e-12)
+    b = rng.normal(size=(design.q, 2))
+    np.testing.assert_allclose(fast.solve(b), reference.solve(b), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(fast.clique_inverse_times(values),
+                               reference.clique_inverse_times(values), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("case", ["two_terms", "crossed", "slopes_ml", "slopes_reml",
+                                  "loadings_crossed", "binomial_crossed", "B_across_levels",
+                                  "mixed_loadings", "smooth", "smooth_on_latent",
+                                  "negative_binomial", "ordinal_loadings", "nested_reml",
+                                  "binomial_loadings_nested", "heteroscedastic"])
 def test_deviance_and_gradient_equal_cholmod(monkeypatch, case):
     model_string, data, family, options = TWO_TERMS if case == "two_terms" else CASES[case]
     frame = data()

@@ -20,6 +20,10 @@ CHOLMOD's up-looking factorization instead visits, for each border column, every
 connected to it: r sweeps over a factor that outgrows the cache (the scaling benchmark's
 1,000,000 rows: 350 ms per factorization against 10 ms at 100,000 rows). Here each level is
 read once. Compiled with numba (the ``fast`` extra); without it CHOLMOD is used.
+
+Without a border (one grouping factor: r = 0) H is block diagonal, and numpy factors all its
+blocks at once (``BlockDiagonalFactor``), for models of any size: HolzingerSwineford's CFA in
+long form (301 blocks of 3) in 0.03 ms against CHOLMOD's 0.1 ms.
 """
 
 from __future__ import annotations
@@ -49,8 +53,8 @@ class BorderedPattern:
     """The fixed structure: which slots of a row of A (``RandomEffectsSystem.columns``) are
     the leading factor's, and where each row's border columns sit.
 
-    order, level_ptr: rows sorted by level of the leading factor, level l's rows
-        order[level_ptr[l]:level_ptr[l + 1]].
+    level: each row's level of the leading factor (n,).
+    order, level_ptr: rows sorted by level, level l's rows order[level_ptr[l]:level_ptr[l + 1]].
     lead_slots: the slots of a row in the leading factor's blocks, in the order of the
         level's k columns.
     border_slots: the other slots; border_index (n, len(border_slots)): their border column
@@ -59,6 +63,7 @@ class BorderedPattern:
     lead_columns (m, k), border_columns (r,): the columns of H (A's numbering) of each.
     """
 
+    level: IntArray
     order: IntArray
     level_ptr: IntArray
     lead_slots: IntArray
@@ -79,15 +84,12 @@ class BorderedPattern:
         return self.border_columns.size
 
 
-def bordered_pattern(design: Design, columns: NDArray[np.intp],
-                     min_columns: int | None = None,
-                     max_border: int | None = None) -> BorderedPattern | None:
+def bordered_pattern(design: Design, columns: NDArray[np.intp]) -> BorderedPattern | None:
     """The bordered structure of H for this design, or None where CHOLMOD is the better
-    choice (numba absent, q < ``MIN_COLUMNS``, or more than ``MAX_BORDER`` other columns)."""
-    min_columns = MIN_COLUMNS if min_columns is None else min_columns
-    max_border = MAX_BORDER if max_border is None else max_border
+    choice: a border (r > 0) with numba absent, q < ``MIN_COLUMNS`` or r > ``MAX_BORDER``.
+    Without a border (one grouping factor) H is block diagonal and needs neither."""
     q = design.q
-    if not HAS_NUMBA or q < min_columns or not design.blocks:
+    if not design.blocks:
         return None
     groups: dict[str, list[int]] = {}
     for b, block in enumerate(design.blocks):
@@ -102,7 +104,7 @@ def bordered_pattern(design: Design, columns: NDArray[np.intp],
         return None
     lead = max(sizes, key=sizes.__getitem__)
     r = q - sizes[lead]
-    if r > max_border:
+    if r and (not HAS_NUMBA or q < MIN_COLUMNS or r > MAX_BORDER):
         return None
     members = groups[lead]
     index = design.blocks[members[0]].index.astype(np.int64)
@@ -137,10 +139,65 @@ def bordered_pattern(design: Design, columns: NDArray[np.intp],
     border_list = (unique_keys % max(r, 1)).astype(np.int64)
     border_ptr = np.searchsorted(unique_keys // max(r, 1), np.arange(m + 1)).astype(np.int64)
     border_local = (inverse.reshape(keys.shape) - border_ptr[index][:, None]).astype(np.int64)
-    return BorderedPattern(order, level_ptr, lead_slots.astype(np.int64),
+    return BorderedPattern(index, order, level_ptr, lead_slots.astype(np.int64),
                            border_slots.astype(np.int64),
                            border_index, border_local, border_ptr, border_list,
                            lead_columns, border_columns)
+
+
+def factor_for(pattern: BorderedPattern) -> BorderedFactor | BlockDiagonalFactor:
+    """The factorization for this pattern: by numpy when H is block diagonal (r = 0)."""
+    return BlockDiagonalFactor(pattern) if pattern.r == 0 else BorderedFactor(pattern)
+
+
+class BlockDiagonalFactor:
+    """H = blockdiag(D_1, ..., D_m) (one grouping factor, no border), by numpy over all levels
+    at once: D_l from one bincount per entry, its batched Cholesky factor for log|H| and its
+    batched inverse for the solves and the selected inverse (H^{-1} on a row's columns is
+    D_l^{-1} of its level). Each D_l = I + sum_i d_i a_i a_i' has eigenvalues >= 1."""
+
+    def __init__(self, pattern: BorderedPattern) -> None:
+        self.pattern = pattern
+        self._inverse = np.zeros((pattern.lead_columns.shape[0], pattern.k, pattern.k))
+        self._logdet = 0.0
+
+    def factorize(self, values: FloatArray, d: FloatArray) -> bool:
+        p = self.pattern
+        m, k = self._inverse.shape[:2]
+        lead = values  # no border: a row's slots are its level's k columns, in order
+        weighted = lead * d[:, None]
+        blocks = np.empty((m, k, k))
+        for a in range(k):
+            for b in range(a + 1):
+                blocks[:, a, b] = blocks[:, b, a] = np.bincount(
+                    p.level, weights=weighted[:, a] * lead[:, b], minlength=m)
+            blocks[:, a, a] += 1.0
+        try:
+            lower = np.linalg.cholesky(blocks)
+        except np.linalg.LinAlgError:
+            return False
+        logdet = 2.0 * float(np.sum(np.log(np.diagonal(lower, axis1=1, axis2=2))))
+        if not np.isfinite(logdet):
+            return False
+        self._logdet = logdet
+        self._inverse = np.linalg.inv(blocks)
+        return True
+
+    def logdet(self) -> float:
+        return self._logdet
+
+    def solve(self, b: FloatArray) -> FloatArray:
+        """H^{-1} b for b of shape (q,) or (q, c)."""
+        p = self.pattern
+        rhs = np.asarray(b, dtype=float)
+        matrix = rhs.reshape(rhs.shape[0], -1)
+        out = np.empty_like(matrix)
+        out[p.lead_columns] = self._inverse @ matrix[p.lead_columns]
+        return out.reshape(rhs.shape)
+
+    def clique_inverse_times(self, values: FloatArray) -> FloatArray:
+        """D_l^{-1} a_i for every row i (l its level), (n, K)."""
+        return np.einsum("ikl,il->ik", self._inverse[self.pattern.level], values)
 
 
 class BorderedFactor:

@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 from sksparse.cholmod import CholmodNotPositiveDefiniteError, Factor, analyze_AAt
 
 from semgalamm.design.design import Design
-from semgalamm.laplace.bordered import BorderedFactor, bordered_pattern
+from semgalamm.laplace.bordered import bordered_pattern, factor_for
 from semgalamm.laplace.selected_inverse import RowCliqueInverse
 
 FloatArray = NDArray[np.float64]
@@ -55,7 +55,7 @@ class RandomEffectsSystem:
             shape=(self.q, self.n),
         )
         pattern = bordered_pattern(design, self.columns)
-        self._bordered = BorderedFactor(pattern) if pattern is not None else None
+        self._bordered = factor_for(pattern) if pattern is not None else None
         self._factor = (_analyze(self._At) if self.q > 0 and self._bordered is None
                         else None)
         self._logdet = 0.0
