@@ -152,35 +152,48 @@ def factor_for(pattern: BorderedPattern) -> BorderedFactor | BlockDiagonalFactor
 
 class BlockDiagonalFactor:
     """H = blockdiag(D_1, ..., D_m) (one grouping factor, no border), by numpy over all levels
-    at once: D_l from one bincount per entry, its batched Cholesky factor for log|H| and its
-    batched inverse for the solves and the selected inverse (H^{-1} on a row's columns is
-    D_l^{-1} of its level). Each D_l = I + sum_i d_i a_i a_i' has eigenvalues >= 1."""
+    at once: D_l from one bincount per entry, then its Cholesky factor (log|H|) and inverse
+    (the solves, and the selected inverse: H^{-1} on a row's columns is D_l^{-1} of its level).
+    Each D_l = I + sum_i d_i a_i a_i' has eigenvalues >= 1."""
 
     def __init__(self, pattern: BorderedPattern) -> None:
         self.pattern = pattern
-        self._inverse = np.zeros((pattern.lead_columns.shape[0], pattern.k, pattern.k))
+        m, k = pattern.lead_columns.shape
+        self._inverse = np.zeros((m, k, k))
         self._logdet = 0.0
+        #: the columns of H are already level by level (one block): no gather needed
+        self._in_order = bool(np.array_equal(pattern.lead_columns.ravel(), np.arange(m * k)))
 
     def factorize(self, values: FloatArray, d: FloatArray) -> bool:
-        p = self.pattern
+        level = self.pattern.level
         m, k = self._inverse.shape[:2]
-        lead = values  # no border: a row's slots are its level's k columns, in order
-        weighted = lead * d[:, None]
-        blocks = np.empty((m, k, k))
+        weighted = values * d[:, None]  # no border: a row's slots are its level's k columns
+        block = {}
         for a in range(k):
             for b in range(a + 1):
-                blocks[:, a, b] = blocks[:, b, a] = np.bincount(
-                    p.level, weights=weighted[:, a] * lead[:, b], minlength=m)
-            blocks[:, a, a] += 1.0
-        try:
-            lower = np.linalg.cholesky(blocks)
-        except np.linalg.LinAlgError:
-            return False
-        logdet = 2.0 * float(np.sum(np.log(np.diagonal(lower, axis1=1, axis2=2))))
+                block[a, b] = np.bincount(level, weights=weighted[:, a] * values[:, b],
+                                          minlength=m)
+            block[a, a] += 1.0
+        if k > SMALL_BLOCK:
+            full = np.empty((m, k, k))
+            for (a, b), entry in block.items():
+                full[:, a, b] = full[:, b, a] = entry
+            try:
+                lower = np.linalg.cholesky(full)
+            except np.linalg.LinAlgError:
+                return False
+            diagonal = np.diagonal(lower, axis1=1, axis2=2)
+            inverse = np.linalg.inv(full)
+        else:
+            factored = _small_cholesky_inverse(block, k)
+            if factored is None:
+                return False
+            diagonal, inverse = factored
+        logdet = 2.0 * float(np.sum(np.log(diagonal)))
         if not np.isfinite(logdet):
             return False
         self._logdet = logdet
-        self._inverse = np.linalg.inv(blocks)
+        self._inverse = inverse
         return True
 
     def logdet(self) -> float:
@@ -188,16 +201,53 @@ class BlockDiagonalFactor:
 
     def solve(self, b: FloatArray) -> FloatArray:
         """H^{-1} b for b of shape (q,) or (q, c)."""
-        p = self.pattern
         rhs = np.asarray(b, dtype=float)
         matrix = rhs.reshape(rhs.shape[0], -1)
+        m, k = self._inverse.shape[:2]
+        if self._in_order:
+            return (self._inverse @ matrix.reshape(m, k, -1)).reshape(rhs.shape)
         out = np.empty_like(matrix)
-        out[p.lead_columns] = self._inverse @ matrix[p.lead_columns]
+        columns = self.pattern.lead_columns
+        out[columns] = self._inverse @ matrix[columns]
         return out.reshape(rhs.shape)
 
     def clique_inverse_times(self, values: FloatArray) -> FloatArray:
         """D_l^{-1} a_i for every row i (l its level), (n, K)."""
         return np.einsum("ikl,il->ik", self._inverse[self.pattern.level], values)
+
+
+#: Blocks up to this width are factored by loops over their entries, each a vector over all
+#: levels (HolzingerSwineford's 301 blocks of 3: 0.04 ms against 0.12 ms for LAPACK's
+#: batched Cholesky factor and inverse).
+SMALL_BLOCK = 6
+
+
+def _small_cholesky_inverse(block: dict[tuple[int, int], FloatArray], k: int
+                            ) -> tuple[FloatArray, FloatArray] | None:
+    """The diagonal of L_l and D_l^{-1} for all levels at once, from D's lower entries
+    block[a, b] (vectors over the levels), or None where a D_l is not positive definite."""
+    lower: dict[tuple[int, int], FloatArray] = {}
+    for j in range(k):
+        pivot = block[j, j] - sum(lower[j, c] ** 2 for c in range(j))
+        if not np.all(pivot > 0):
+            return None
+        lower[j, j] = np.sqrt(pivot)
+        for i in range(j + 1, k):
+            lower[i, j] = (block[i, j] - sum(lower[i, c] * lower[j, c] for c in range(j))
+                           ) / lower[j, j]
+    inv_lower: dict[tuple[int, int], FloatArray] = {}  # L^{-1}, lower triangular
+    for i in range(k):
+        inv_lower[i, i] = 1.0 / lower[i, i]
+        for j in range(i):
+            inv_lower[i, j] = -sum(lower[i, c] * inv_lower[c, j] for c in range(j, i)) \
+                / lower[i, i]
+    m = block[0, 0].size
+    inverse = np.empty((m, k, k))  # D^{-1} = L^{-T} L^{-1}
+    for a in range(k):
+        for b in range(a + 1):
+            inverse[:, a, b] = inverse[:, b, a] = sum(inv_lower[c, a] * inv_lower[c, b]
+                                                      for c in range(a, k))
+    return np.stack([lower[j, j] for j in range(k)], axis=1), inverse
 
 
 class BorderedFactor:

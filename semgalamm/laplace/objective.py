@@ -31,7 +31,9 @@ from scipy.linalg import cho_factor, cho_solve
 
 from semgalamm.design.design import Design
 from semgalamm.families import RowTerms
+from semgalamm.laplace.bordered import BlockDiagonalFactor
 from semgalamm.laplace.cholmod import RandomEffectsSystem
+from semgalamm.laplace.patterns import LevelPatterns, level_patterns, profiled_fit
 
 FloatArray = NDArray[np.float64]
 
@@ -90,8 +92,10 @@ class _ProfiledFit:
     u: FloatArray  # spherical random effects in units of sigma (unscaled)
     pwrss: float
     dof: int
-    C_X: FloatArray  # H^{-1} A' W X
-    chol_xx: tuple
+    C_X: FloatArray | None  # H^{-1} A' W X (REML)
+    chol_xx: tuple | None
+    clique: FloatArray | None = None  # S_i a_i when known (by patterns), else from the system
+    row_modes: FloatArray | None = None  # u on each row's columns (n, K) when known
 
 
 class ProfiledGaussian:
@@ -101,6 +105,27 @@ class ProfiledGaussian:
         self.design = design
         self.reml = reml
         self.system = RandomEffectsSystem(design)
+
+    @cached_property
+    def _patterns(self) -> LevelPatterns | None:
+        """The levels' patterns (``patterns.py``) for ML fits with one grouping factor, or
+        None. A row's signature: its values of A and X at two random points, its prior weight
+        and its variance group (the weights' only inputs)."""
+        factor = self.system._bordered
+        if self.reml or not isinstance(factor, BlockDiagonalFactor):
+            return None
+        d = self.design
+        rng = np.random.default_rng(20261203)
+        n_theta = sum(block.n_theta for block in d.blocks)
+        n_lambda = d.loadings.lambda_start.size if d.loadings is not None else 0
+        row_values = [d.weights, d.dispersion_group]
+        for _ in range(2):
+            ell = d.row_loadings(rng.uniform(0.5, 1.5, n_lambda))
+            if not np.all(np.isfinite(ell)):
+                return None
+            row_values += [self.system.values(rng.uniform(0.5, 1.5, n_theta), ell), d.X(ell)]
+        return level_patterns(d, factor.pattern.level, factor.pattern.lead_columns,
+                              tuple(row_values))
 
     @cached_property
     def _fixed_XY(self) -> FloatArray:
@@ -129,6 +154,8 @@ class ProfiledGaussian:
              ) -> _ProfiledFit | LaplaceState:
         """The profiled fit at (theta, lambda, w) with what its gradient needs, or the failed
         state of an infeasible point."""
+        if self._patterns is not None:
+            return self._fit_by_patterns(theta, lam, w)
         d = self.design
         factored = self._factorize(theta, lam, w)
         if factored is None:
@@ -168,6 +195,30 @@ class ProfiledGaussian:
                              logdet)
         return _ProfiledFit(state, X, values, w, resid, u, pwrss, dof, C[:, :p], chol_xx)
 
+    def _fit_by_patterns(self, theta: FloatArray, lam: FloatArray, w: FloatArray
+                         ) -> _ProfiledFit | LaplaceState:
+        """``_fit`` by the levels' patterns (ML, one grouping factor: ``patterns.py``)."""
+        d = self.design
+        ell = d.row_loadings(lam)
+        if not np.all(np.isfinite(ell)):
+            return self._failed(theta, lam)
+        values = self.system.values(theta, ell)
+        X = d.X(ell)
+        y = d.y - d.offset
+        try:
+            fit = profiled_fit(self._patterns, values, X, y, w)
+        except np.linalg.LinAlgError:
+            fit = None
+        if fit is None or not fit.pwrss > 0 or not np.isfinite(fit.logdet):
+            return self._failed(theta, lam)
+        n = d.n
+        dev = fit.logdet - float(np.sum(np.log(w))) + n * (1 + np.log(2 * np.pi * fit.pwrss / n))
+        sigma = float(np.sqrt(fit.pwrss / n))
+        state = LaplaceState(float(dev), theta, fit.beta, lam, fit.u / sigma, sigma,
+                             d.y - fit.resid, fit.logdet)
+        return _ProfiledFit(state, X, values, w, fit.resid, fit.u, fit.pwrss, n, None, None,
+                            clique=fit.clique, row_modes=fit.row_modes)
+
     def adjoints(self, theta: FloatArray, lam: FloatArray, w: FloatArray
                  ) -> tuple[LaplaceState, RowAdjoints | None]:
         """The state and the derivatives of the profiled deviance f with respect to each
@@ -182,7 +233,8 @@ class ProfiledGaussian:
         if not isinstance(fit, _ProfiledFit):
             return fit, None
         system = self.system
-        Sa = system.clique_inverse_times(fit.values)
+        Sa = fit.clique if fit.clique is not None else system.clique_inverse_times(fit.values)
+        row_modes = fit.row_modes if fit.row_modes is not None else fit.u[system.columns]
         leverage = np.einsum("ik,ik->i", fit.values, Sa)
         Sx = None  # REML's d log|R_X|^2 / dX; ML: none
         if self.reml and self.design.p:
@@ -199,7 +251,7 @@ class ProfiledGaussian:
             if Sx is not None:
                 d_X += 2.0 * fit.w[:, None] * Sx
         return fit.state, RowAdjoints(
-            values=2.0 * fit.w[:, None] * Sa - 2.0 * ratio * we[:, None] * fit.u[system.columns],
+            values=2.0 * fit.w[:, None] * Sa - 2.0 * ratio * we[:, None] * row_modes,
             X=d_X,
             weights=leverage - 1.0 / fit.w + ratio * fit.resid**2,
         )
