@@ -133,14 +133,16 @@ def stack_wide(syntax: ModelSyntax, data: pd.DataFrame, family: Mapping[str, str
 def _long_data(data: pd.DataFrame, indicators: list[str], covariates: list[str]
                ) -> pd.DataFrame:
     """One row per unit and observed indicator, indicator by indicator (the column-major
-    order of the (units, indicators) block), with the unit's covariates."""
+    order of the (units, indicators) block), with the unit's covariates. The unit is a
+    categorical of the row numbers in the data's order (coded once here: as text the
+    design would sort 301 labels as strings, 1.8 ms of HolzingerSwineford's 30 ms fit)."""
     values = numeric_block(data, tuple(indicators))
     n = values.shape[0]
     flat = values.T.ravel()
     rows = np.flatnonzero(~np.isnan(flat))
     unit = rows % n
     long = pd.DataFrame({
-        UNIT: np.array([str(i) for i in range(n)], dtype=object)[unit],
+        UNIT: pd.Categorical.from_codes(unit, categories=[str(i) for i in range(n)]),
         ITEM: pd.Categorical.from_codes(rows // n, categories=indicators),
         VALUE: flat[rows],
     })
