@@ -228,31 +228,18 @@ def test_dense_selected_inverse_equals_the_recursion(monkeypatch):
     np.testing.assert_allclose(dense_grad, grad, rtol=1e-9, atol=1e-9 * np.max(np.abs(grad)))
 
 
-def test_block_diagonal_selected_inverse_equals_the_recursion():
-    """One grouping factor makes H block diagonal: the batched inverse of L's diagonal blocks
-    (without numba) gives the recursion's values; a coupling entry disables it."""
+def test_selected_inverse_of_blocks_equals_the_dense_inverse():
+    """The recursion on a block-diagonal factor (blocks of widths 1 to 6, supernodes without
+    rows below) equals the dense inverse on L's pattern."""
     rng = np.random.default_rng(11)
     blocks = []
-    for width in (1, 3, 2, 3, 1, 4, 2, 6):  # 6: wider blocks by LAPACK
+    for width in (1, 3, 2, 3, 1, 4, 2, 6):
         a = rng.normal(size=(width, width))
         blocks.append(a @ a.T + width * np.eye(width))
     H = sp.block_diag(blocks, format="csc")
     L = cholesky(H, ordering_method="natural").L()
     L.sort_indices()
-    supernodes = selected_inverse._supernodes(L.indptr.astype(np.int64),
-                                              L.indices.astype(np.int64))
-    diagonal = selected_inverse._diagonal_blocks(L.indptr.astype(np.int64), supernodes)
-    assert diagonal is not None
     dense = np.linalg.inv(H.toarray())
     columns = np.repeat(np.arange(H.shape[0]), np.diff(L.indptr))
-    np.testing.assert_allclose(selected_inverse._block_diagonal_inverse(L.data, diagonal),
+    np.testing.assert_allclose(selected_inverse.selected_inverse(L),
                                dense[L.indices, columns], rtol=1e-12, atol=1e-14)
-    np.testing.assert_allclose(selected_inverse.selected_inverse(L, supernodes),
-                               dense[L.indices, columns], rtol=1e-12, atol=1e-14)
-    coupled = H.toarray()
-    coupled[0, 5] = coupled[5, 0] = 0.1
-    L = cholesky(sp.csc_matrix(coupled), ordering_method="natural").L()
-    L.sort_indices()
-    supernodes = selected_inverse._supernodes(L.indptr.astype(np.int64),
-                                              L.indices.astype(np.int64))
-    assert selected_inverse._diagonal_blocks(L.indptr.astype(np.int64), supernodes) is None

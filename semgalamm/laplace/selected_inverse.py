@@ -186,47 +186,6 @@ def selected_inverse(L: sp.csc_matrix, supernodes: IntArray | None = None) -> Fl
     return inverse[L.indices, cols]
 
 
-def _diagonal_blocks(indptr: IntArray, supernodes: IntArray) -> tuple[IntArray, ...] | None:
-    """Positions in L's values of its diagonal blocks, one (m, w, w) array per block width w
-    (row v, column t of each block; -1 above the diagonal), when L is block diagonal: every
-    supernode without rows below its diagonal block (one grouping factor). Else None."""
-    starts, widths = supernodes[:-1], np.diff(supernodes)
-    if not np.array_equal(indptr[starts + 1] - indptr[starts], widths):
-        return None
-    groups = []
-    for w in np.unique(widths):
-        first = starts[widths == w]
-        row, col = np.arange(w)[:, None], np.arange(w)[None, :]
-        position = indptr[first[:, None, None] + col] + (row - col)
-        groups.append(np.where(row >= col, position, -1))
-    return tuple(groups)
-
-
-def _block_diagonal_inverse(data: FloatArray, blocks: tuple[IntArray, ...]) -> FloatArray:
-    """The selected inverse of a block-diagonal L: Z_JJ = L_JJ^{-T} L_JJ^{-1} per block, by
-    numpy over all blocks of a width at once (no compiled recursion, so numba's 0.3 s load is
-    not paid): for widths up to 4 by forward substitution on (m,) vectors, each entry a few
-    vector products (HolzingerSwineford's 301 blocks of 3: 0.05 ms), wider ones by LAPACK."""
-    z = np.empty_like(data)
-    for position in blocks:
-        below = position >= 0
-        lower = np.where(below, data[np.maximum(position, 0)], 0.0)
-        w = lower.shape[1]
-        if w > 4:
-            inverse = np.linalg.inv(lower)
-            z[position[below]] = np.einsum("mki,mkj->mij", inverse, inverse)[below]
-            continue
-        inv = {}  # (i, j) -> the (m,) entries (L_JJ^{-1})_ij, i >= j
-        for i in range(w):
-            for j in range(i + 1):
-                total = 1.0 if i == j else -sum(lower[:, i, k] * inv[k, j] for k in range(j, i))
-                inv[i, j] = total / lower[:, i, i]
-        for v in range(w):
-            for t in range(v + 1):
-                z[position[:, v, t]] = sum(inv[c, v] * inv[c, t] for c in range(v, w))
-    return z
-
-
 #: Rows of A handled at once when the (n, K, K) tables are built or gathered: the int64 and
 #: float64 temporaries of a chunk stay a few MB instead of ~400 bytes per row of A.
 ROW_CHUNK = 1 << 15
@@ -250,12 +209,9 @@ class RowCliqueInverse:
         self.nnz = L.nnz
         #: the supernodes of L's pattern (``selected_inverse``)
         self.supernodes = _supernodes(L.indptr.astype(np.int64), L.indices.astype(np.int64))
-        self.diagonal_blocks = _diagonal_blocks(L.indptr.astype(np.int64), self.supernodes)
 
     def inverse(self, L: sp.csc_matrix) -> FloatArray:
         """The selected inverse of L (its pattern that of this object's)."""
-        if self.diagonal_blocks is not None:
-            return _block_diagonal_inverse(L.data, self.diagonal_blocks)
         return selected_inverse(L, self.supernodes)
 
     def times(self, z: FloatArray, values: FloatArray) -> FloatArray:
