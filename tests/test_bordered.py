@@ -143,3 +143,14 @@ def test_the_leading_factor_and_when_cholmod_is_kept(monkeypatch):
     monkeypatch.setattr(bordered, "MAX_BORDER", 400)
     monkeypatch.setattr(bordered, "MIN_COLUMNS", design.q + 1)  # small: CHOLMOD
     assert bordered.bordered_pattern(design, columns) is None
+
+
+def test_without_numba_a_border_is_left_to_cholmod(monkeypatch):
+    """The bordered kernels need numba; the block-diagonal factor does not."""
+    monkeypatch.setattr(bordered, "HAS_NUMBA", False)
+    monkeypatch.setattr(bordered, "MIN_COLUMNS", 0)
+    crossed = laplace_model(SCALING, scaling_data()).design
+    assert bordered.bordered_pattern(crossed, RandomEffectsSystem(crossed).columns) is None
+    model_string, data, _, _ = CASES["slopes_ml"]
+    single = laplace_model(model_string, data()).design
+    assert isinstance(RandomEffectsSystem(single)._bordered, bordered.BlockDiagonalFactor)
