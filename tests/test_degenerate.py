@@ -14,6 +14,8 @@ import pandas as pd
 import pytest
 
 import semgalamm
+from semgalamm.design import checks
+from semgalamm.design.frame import equal_rows
 from semgalamm.errors import (
     ConvergenceWarning,
     DataError,
@@ -321,6 +323,26 @@ def test_quasi_complete_separation_warns_naming_the_level(d):
     with pytest.warns(SeparationWarning, match=r"Quasi-complete separation: .* predicted "
                                                r"perfectly by lvlb in part of the rows"):
         _fit_unchanged("b ~ x + lvl + (1 | g)", data, family="binomial")
+
+
+@pytest.mark.parametrize("distinct", [True, False])
+def test_separation_by_factors_found_on_distinct_rows(d, monkeypatch, distinct):
+    """Factor columns repeat a few rows; the linear programs run on the distinct rows with
+    their counts (or, when ``equal_rows`` cannot tell them apart, on all rows): the same
+    warning either way."""
+    if not distinct:
+        monkeypatch.setattr(checks, "equal_rows", lambda table: None)
+    data = d.assign(lvl=np.where(d.index % 7 == 0, "a", "b"), b=np.where(d.index % 7 == 0, 0, d.b))
+    with pytest.warns(SeparationWarning, match=r"Quasi-complete separation: .* predicted "
+                                               r"perfectly by lvlb in part of the rows"):
+        _fit_unchanged("b ~ lvl + (1 | g)", data, family="binomial")
+
+
+def test_equal_rows_labels_equal_rows_alike():
+    table = np.array([[1.0, 2.0], [3.0, 4.0], [1.0, 2.0], [3.0, 4.5]])
+    label = equal_rows(table)
+    assert label[0] == label[2] and len(set(label)) == 3
+    assert equal_rows(np.array([[1.0, np.nan]])) is None
 
 
 def test_no_separation_no_warning(d):

@@ -26,6 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from semgalamm.design.design import Design
+from semgalamm.design.frame import equal_rows
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -53,7 +54,7 @@ def level_patterns(design: Design, level: IntArray, columns: IntArray,
     are more than ``MAX_PATTERNS`` patterns."""
     signature = np.column_stack([np.asarray(v, dtype=float).reshape(design.n, -1)
                                  for v in row_values])
-    row_type = _equal_rows(signature)
+    row_type = equal_rows(signature)
     if row_type is None:
         return None
     order = np.lexsort((row_type, level))  # by level, then by row type: a canonical order
@@ -63,27 +64,13 @@ def level_patterns(design: Design, level: IntArray, columns: IntArray,
     for size in np.unique(sizes[sizes > 0]):
         members = np.flatnonzero(sizes == size)
         member_rows = order[starts[members][:, None] + np.arange(size)[None, :]]
-        pattern = _equal_rows(row_type[member_rows].astype(float))
+        pattern = equal_rows(row_type[member_rows].astype(float))
         if pattern is None or len(rows) + pattern.max() + 1 > MAX_PATTERNS:
             return None
         for g in range(pattern.max() + 1):
             rows.append(member_rows[pattern == g])
             levels.append(members[pattern == g])
     return LevelPatterns(tuple(rows), tuple(levels), columns)
-
-
-def _equal_rows(table: FloatArray) -> IntArray | None:
-    """A label per row of ``table``, equal for equal rows (None if nan): rows are told apart
-    by a random projection, and the rows of each label are checked to equal its first (a
-    sort of the rows themselves is 20 times slower)."""
-    if not np.all(np.isfinite(table)):
-        return None
-    weights = np.random.default_rng(7).uniform(1.0, 2.0, table.shape[1])
-    _, first, label = np.unique(table @ weights, return_index=True, return_inverse=True)
-    label = label.ravel()
-    if not np.array_equal(table, table[first[label]]):
-        return None  # two different rows projected alike: leave it to the general engine
-    return label
 
 
 @dataclass(frozen=True)
