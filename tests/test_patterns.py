@@ -1,6 +1,6 @@
 """The profiled Gaussian fit by patterns of levels (``laplace/patterns.py``) gives the general
 engine's deviance, gradient and fits: balanced and unbalanced long data, loadings, variance
-groups, B, smooths; and it stands aside where it does not apply."""
+groups, B, smooths, ML and REML; and it stands aside where it does not apply."""
 
 from __future__ import annotations
 
@@ -27,7 +27,8 @@ MODELS = {
         family={"x1": "gaussian"}).laplace,
     **{case: (lambda case=case: laplace_model(CASES[case][0], CASES[case][1](),
                                               CASES[case][2], **CASES[case][3]))
-       for case in ("slopes_ml", "B_same_level", "smooth")},
+       for case in ("slopes_ml", "slopes_reml", "uncorrelated_reml", "B_same_level",
+                    "smooth")},
 }
 
 
@@ -73,8 +74,8 @@ def test_fits_equal_the_general_engine(monkeypatch):
                                rtol=1e-5)
 
 
-def test_not_used_for_reml_crossed_factors_or_many_patterns(monkeypatch):
-    for case in ("slopes_reml", "crossed"):
+def test_not_used_for_crossed_factors_or_many_patterns(monkeypatch):
+    for case in ("crossed", "nested_reml"):
         assert laplace_model(CASES[case][0], CASES[case][1](), CASES[case][2],
                              **CASES[case][3]).objective._patterns is None
     from semgalamm.laplace import patterns

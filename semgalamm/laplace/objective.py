@@ -92,7 +92,7 @@ class _ProfiledFit:
     u: FloatArray  # spherical random effects in units of sigma (unscaled)
     pwrss: float
     dof: int
-    C_X: FloatArray | None  # H^{-1} A' W X (REML)
+    C_X: FloatArray  # H^{-1} A' W X (REML's terms)
     chol_xx: tuple | None
     clique: FloatArray | None = None  # S_i a_i when known (by patterns), else from the system
     row_modes: FloatArray | None = None  # u on each row's columns (n, K) when known
@@ -108,11 +108,11 @@ class ProfiledGaussian:
 
     @cached_property
     def _patterns(self) -> LevelPatterns | None:
-        """The levels' patterns (``patterns.py``) for ML fits with one grouping factor, or
+        """The levels' patterns (``patterns.py``) for fits with one grouping factor, or
         None. A row's signature: its values of A and X at two random points, its prior weight
         and its variance group (the weights' only inputs)."""
         factor = self.system._bordered
-        if self.reml or not isinstance(factor, BlockDiagonalFactor):
+        if not isinstance(factor, BlockDiagonalFactor):
             return None
         d = self.design
         rng = np.random.default_rng(20261203)
@@ -197,7 +197,7 @@ class ProfiledGaussian:
 
     def _fit_by_patterns(self, theta: FloatArray, lam: FloatArray, w: FloatArray
                          ) -> _ProfiledFit | LaplaceState:
-        """``_fit`` by the levels' patterns (ML, one grouping factor: ``patterns.py``)."""
+        """``_fit`` by the levels' patterns (one grouping factor: ``patterns.py``)."""
         d = self.design
         ell = d.row_loadings(lam)
         if not np.all(np.isfinite(ell)):
@@ -211,13 +211,21 @@ class ProfiledGaussian:
             fit = None
         if fit is None or not fit.pwrss > 0 or not np.isfinite(fit.logdet):
             return self._failed(theta, lam)
-        n = d.n
-        dev = fit.logdet - float(np.sum(np.log(w))) + n * (1 + np.log(2 * np.pi * fit.pwrss / n))
-        sigma = float(np.sqrt(fit.pwrss / n))
+        dof = d.n - d.p if self.reml else d.n
+        dev = (fit.logdet - float(np.sum(np.log(w)))
+               + dof * (1 + np.log(2 * np.pi * fit.pwrss / dof)))
+        chol_xx = None
+        if self.reml and d.p:
+            try:
+                chol_xx = cho_factor(fit.xvx, lower=True)
+            except np.linalg.LinAlgError:
+                return self._failed(theta, lam)
+            dev += 2.0 * float(np.sum(np.log(np.diag(chol_xx[0]))))
+        sigma = float(np.sqrt(fit.pwrss / dof))
         state = LaplaceState(float(dev), theta, fit.beta, lam, fit.u / sigma, sigma,
                              d.y - fit.resid, fit.logdet)
-        return _ProfiledFit(state, X, values, w, fit.resid, fit.u, fit.pwrss, n, None, None,
-                            clique=fit.clique, row_modes=fit.row_modes)
+        return _ProfiledFit(state, X, values, w, fit.resid, fit.u, fit.pwrss, dof, fit.C_X,
+                            chol_xx, clique=fit.clique, row_modes=fit.row_modes)
 
     def adjoints(self, theta: FloatArray, lam: FloatArray, w: FloatArray
                  ) -> tuple[LaplaceState, RowAdjoints | None]:

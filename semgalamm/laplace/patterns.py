@@ -10,12 +10,13 @@ with D_g = I + A_g' W_g A_g (k x k), every quantity of the profiled fit is a few
 
     log|H| = sum_g c_g log|D_g|
     beta = (sum_g c_g X_g' V_g^{-1} X_g)^{-1} sum_g X_g' V_g^{-1} sum_l y_l
+    C_X = H^{-1} A' W X = D_g^{-1} A_g' W_g X_g       (the same k x p block for each level)
     U_g = R_g W_g A_g D_g^{-1}          (c_g x k: the conditional modes, R_g = Y_g - 1 (X_g beta)')
     r^2 = sum_g |W_g^{1/2} (R_g - U_g A_g')|^2 + |U_g|^2
 
 and S_i a_i = D_g^{-1} a_t for row t of every level of the pattern (the exact gradient's
 selected inverse). The numbers are those of the general engine (``objective.py``), which is
-used when the levels repeat few patterns (REML and the border of crossed factors excepted).
+used when the levels repeat few patterns; REML adds log|X' V^{-1} X| (p x p) as there.
 """
 
 from __future__ import annotations
@@ -75,8 +76,9 @@ def level_patterns(design: Design, level: IntArray, columns: IntArray,
 
 @dataclass(frozen=True)
 class PatternFit:
-    """The profiled ML fit by patterns: r^2, log|H|, beta, and per row the residual, the
-    conditional modes of its level's columns (n, k) and S_i a_i (n, k); u on H's columns."""
+    """The profiled fit by patterns: r^2, log|H|, beta, and per row the residual, the
+    conditional modes of its level's columns (n, k) and S_i a_i (n, k); u on H's columns;
+    X' V^{-1} X (p x p) and C_X = H^{-1} A' W X (q x p), which REML's terms read."""
 
     pwrss: float
     logdet: float
@@ -85,6 +87,8 @@ class PatternFit:
     row_modes: FloatArray
     clique: FloatArray
     u: FloatArray
+    xvx: FloatArray
+    C_X: FloatArray
 
 
 def profiled_fit(patterns: LevelPatterns, values: FloatArray, X: FloatArray,
@@ -111,7 +115,7 @@ def profiled_fit(patterns: LevelPatterns, values: FloatArray, X: FloatArray,
         xvx += rows.shape[0] * (Xg.T @ WX - AWX.T @ D_inv @ AWX)
         ysum = Y.sum(axis=0)
         xvy += WX.T @ ysum - AWX.T @ (D_inv @ (WA.T @ ysum))
-        solved.append((A, Xg, wg, Y, WA, D_inv))
+        solved.append((A, Xg, wg, Y, WA, D_inv, D_inv @ AWX))
     try:
         beta = np.linalg.solve(xvx, xvy) if p else np.zeros(0)
     except np.linalg.LinAlgError:
@@ -120,9 +124,10 @@ def profiled_fit(patterns: LevelPatterns, values: FloatArray, X: FloatArray,
     row_modes = np.empty((n, k))
     clique = np.empty((n, k))
     u = np.zeros(patterns.columns.size)  # a level without rows keeps 0
+    C_X = np.zeros((patterns.columns.size, p))
     pwrss = 0.0
-    for rows, levels, (A, Xg, wg, Y, WA, D_inv) in zip(patterns.rows, patterns.levels, solved,
-                                                         strict=True):
+    for rows, levels, (A, Xg, wg, Y, WA, D_inv, level_C_X) in zip(
+            patterns.rows, patterns.levels, solved, strict=True):
         R = Y - Xg @ beta
         modes = R @ WA @ D_inv  # (c_g, k)
         left = R - modes @ A.T
@@ -131,4 +136,5 @@ def profiled_fit(patterns: LevelPatterns, values: FloatArray, X: FloatArray,
         row_modes[rows] = modes[:, None, :]
         clique[rows] = (A @ D_inv)[None, :, :]
         u[patterns.columns[levels]] = modes
-    return PatternFit(pwrss, logdet, beta, resid, row_modes, clique, u)
+        C_X[patterns.columns[levels]] = level_C_X[None, :, :]
+    return PatternFit(pwrss, logdet, beta, resid, row_modes, clique, u, xvx, C_X)
