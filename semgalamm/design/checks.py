@@ -408,14 +408,16 @@ def _distinct_rows(U: FloatArray, sign: FloatArray
                    ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """The distinct rows of (U, sign) and how often each occurs: the linear programs' rows
     (a binary IRT model's item dummies have 8 distinct rows in 10^6: the program on all rows
-    took 300 MB and most of the check's time at 3 x 10^5 rows). All rows, each once, when
-    ``equal_rows`` cannot tell them apart."""
+    took 300 MB and most of the check's time at 3 x 10^5 rows), in the order of their first
+    rows. All rows, each once, when ``equal_rows`` cannot tell them apart."""
     label = equal_rows(np.column_stack([U, sign]))
     if label is None:
         return U, sign, np.ones(sign.size)
     first = np.zeros(label.max() + 1, dtype=np.intp)
     first[label[::-1]] = np.arange(label.size)[::-1]
-    return U[first], sign[first], np.bincount(label).astype(float)
+    in_data_order = np.argsort(first)  # HiGHS took 7 s instead of 0.16 on 50,000 rows shuffled
+    return (U[first[in_data_order]], sign[first[in_data_order]],
+            np.bincount(label).astype(float)[in_data_order])
 
 
 def _strictly_separated(U: FloatArray, sign: FloatArray, extreme: NDArray[np.bool_],
