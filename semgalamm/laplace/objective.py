@@ -132,18 +132,23 @@ class ProfiledGaussian:
         """[X y - offset] (n, p + 1) when X does not depend on lambda (stacked once)."""
         return np.column_stack([self.design.X0, self.design.y - self.design.offset])
 
+    def _row_values(self, theta: FloatArray, lam: FloatArray
+                    ) -> tuple[FloatArray, FloatArray] | None:
+        """(X(lambda), values of A) at (theta, lambda), or None where I - B is singular."""
+        ell = self.design.row_loadings(lam)
+        if not np.all(np.isfinite(ell)):  # I - B singular
+            return None
+        return self.design.X(ell), self.system.values(theta, ell)
+
     def _factorize(
         self, theta: FloatArray, lam: FloatArray, w: FloatArray
     ) -> tuple[FloatArray, FloatArray] | None:
         """Factor H = A' W A + I at (theta, lambda, w); return (X(lambda), values of A) or None
         when the point is infeasible."""
-        ell = self.design.row_loadings(lam)
-        if not np.all(np.isfinite(ell)):  # I - B singular
+        rows = self._row_values(theta, lam)
+        if rows is None or not self.system.factorize(rows[1], w):
             return None
-        values = self.system.values(theta, ell)
-        if not self.system.factorize(values, w):
-            return None
-        return self.design.X(ell), values
+        return rows
 
     def evaluate(self, theta: FloatArray, lam: FloatArray, w: FloatArray) -> LaplaceState:
         """The profiled deviance at (theta, lambda) with row weights w."""
@@ -161,14 +166,12 @@ class ProfiledGaussian:
         if factored is None:
             return self._failed(theta, lam)
         X, values = factored
-        log_weights = float(np.sum(np.log(w)))
         XY = self._fixed_XY if X is d.X0 else np.column_stack([X, d.y - d.offset])
         root_w_XY = np.sqrt(w)[:, None] * XY
         rhs = self.system.weighted_At_times(root_w_XY)
         C = self.system.solve(rhs)
         S = root_w_XY.T @ root_w_XY - rhs.T @ C
         p = d.p
-        n = d.n
         try:
             chol_xx = cho_factor(S[:p, :p], lower=True)
         except np.linalg.LinAlgError:
@@ -185,47 +188,49 @@ class ProfiledGaussian:
         pwrss = float(np.sum(w * resid**2) + u @ u)
         if not pwrss > 0:
             return self._failed(theta, lam)
-        logdet = self.system.logdet()
-        dof = n - p if self.reml else n
-        dev = logdet - log_weights + dof * (1 + np.log(2 * np.pi * pwrss / dof))
-        if self.reml:
-            dev += 2.0 * float(np.sum(np.log(np.diag(chol_xx[0]))))
-        sigma = float(np.sqrt(pwrss / dof))
-        state = LaplaceState(float(dev), theta, beta, lam, u / sigma, sigma, d.offset + nu_fit,
-                             logdet)
-        return _ProfiledFit(state, X, values, w, resid, u, pwrss, dof, C[:, :p], chol_xx)
+        return self._profiled(theta, lam, X, values, w, beta, u, resid, d.offset + nu_fit,
+                              pwrss, self.system.logdet(), C[:, :p], chol_xx)
 
     def _fit_by_patterns(self, theta: FloatArray, lam: FloatArray, w: FloatArray
                          ) -> _ProfiledFit | LaplaceState:
         """``_fit`` by the levels' patterns (one grouping factor: ``patterns.py``)."""
         d = self.design
-        ell = d.row_loadings(lam)
-        if not np.all(np.isfinite(ell)):
+        rows = self._row_values(theta, lam)
+        if rows is None:
             return self._failed(theta, lam)
-        values = self.system.values(theta, ell)
-        X = d.X(ell)
-        y = d.y - d.offset
+        X, values = rows
         try:
-            fit = profiled_fit(self._patterns, values, X, y, w)
+            fit = profiled_fit(self._patterns, values, X, d.y - d.offset, w)
         except np.linalg.LinAlgError:
             fit = None
         if fit is None or not fit.pwrss > 0 or not np.isfinite(fit.logdet):
             return self._failed(theta, lam)
-        dof = d.n - d.p if self.reml else d.n
-        dev = (fit.logdet - float(np.sum(np.log(w)))
-               + dof * (1 + np.log(2 * np.pi * fit.pwrss / dof)))
         chol_xx = None
         if self.reml and d.p:
             try:
                 chol_xx = cho_factor(fit.xvx, lower=True)
             except np.linalg.LinAlgError:
                 return self._failed(theta, lam)
+        return self._profiled(theta, lam, X, values, w, fit.beta, fit.u, fit.resid,
+                              d.y - fit.resid, fit.pwrss, fit.logdet, fit.C_X, chol_xx,
+                              clique=fit.clique, row_modes=fit.row_modes)
+
+    def _profiled(self, theta: FloatArray, lam: FloatArray, X: FloatArray, values: FloatArray,
+                  w: FloatArray, beta: FloatArray, u: FloatArray, resid: FloatArray,
+                  nu: FloatArray, pwrss: float, logdet: float, C_X: FloatArray,
+                  chol_xx: tuple | None, clique: FloatArray | None = None,
+                  row_modes: FloatArray | None = None) -> _ProfiledFit:
+        """The profiled deviance (module docstring) and state from a solved fit, however it
+        was solved: log|H|, r^2 and, for REML, the factor of X' V^{-1} X (None: p = 0)."""
+        d = self.design
+        dof = d.n - d.p if self.reml else d.n
+        dev = logdet - float(np.sum(np.log(w))) + dof * (1 + np.log(2 * np.pi * pwrss / dof))
+        if self.reml and chol_xx is not None:
             dev += 2.0 * float(np.sum(np.log(np.diag(chol_xx[0]))))
-        sigma = float(np.sqrt(fit.pwrss / dof))
-        state = LaplaceState(float(dev), theta, fit.beta, lam, fit.u / sigma, sigma,
-                             d.y - fit.resid, fit.logdet)
-        return _ProfiledFit(state, X, values, w, fit.resid, fit.u, fit.pwrss, dof, fit.C_X,
-                            chol_xx, clique=fit.clique, row_modes=fit.row_modes)
+        sigma = float(np.sqrt(pwrss / dof))
+        state = LaplaceState(float(dev), theta, beta, lam, u / sigma, sigma, nu, logdet)
+        return _ProfiledFit(state, X, values, w, resid, u, pwrss, dof, C_X, chol_xx,
+                            clique=clique, row_modes=row_modes)
 
     def adjoints(self, theta: FloatArray, lam: FloatArray, w: FloatArray
                  ) -> tuple[LaplaceState, RowAdjoints | None]:
