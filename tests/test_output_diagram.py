@@ -10,6 +10,7 @@ import sys
 import pytest
 
 import semgalamm
+from tests.test_structural_long import SCHOOLS
 
 graphviz = pytest.importorskip("graphviz")
 HAS_DOT = shutil.which("dot") is not None
@@ -70,13 +71,7 @@ def test_sem_with_regressions_diagram():
 
 
 def test_multilevel_galamm_diagram():
-    fit = semgalamm.fit("""
-        climate =~ 1*item[c1] + item[c2] + item[c3]
-        ability =~ 1*item[a1] + item[a2] + item[a3]
-        climate ~ (1 | school)
-        ability ~ climate + (1 | school:pupil)
-        y ~ 0 + item
-    """, semgalamm.load_dataset("schoolclimate"))
+    fit = semgalamm.fit(SCHOOLS, semgalamm.load_dataset("schoolclimate"))
     graph = fit.path_diagram(residuals=True)
     source = graph.source
     nodes = shapes(source)

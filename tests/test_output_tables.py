@@ -17,6 +17,7 @@ import semgalamm
 from semgalamm.errors import SpecError
 from semgalamm.results.conditional_variance import conditional_covariances, ranef_table
 from semgalamm.results.summary import _table, abbreviate, fixef_correlation_table
+from tests.test_structural_long import SCHOOLS
 
 FIXTURES = Path(__file__).parent / "fixtures"
 HS = "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nspeed =~ x7 + x8 + x9"
@@ -40,13 +41,7 @@ def cbpp_fit() -> semgalamm.FitResult:
 
 @cache
 def school_fit() -> semgalamm.FitResult:
-    return semgalamm.fit("""
-        climate =~ 1*item[c1] + item[c2] + item[c3]
-        ability =~ 1*item[a1] + item[a2] + item[a3]
-        climate ~ (1 | school)
-        ability ~ climate + (1 | school:pupil)
-        y ~ 0 + item
-    """, semgalamm.load_dataset("schoolclimate"))
+    return semgalamm.fit(SCHOOLS, semgalamm.load_dataset("schoolclimate"))
 
 
 # ----------------------------------------------------------------------- conditional variances

@@ -23,6 +23,7 @@ from semgalamm.errors import DataError, FitWarning, SemgalammError, SpecError
 from semgalamm.results.checks import EstimateFrame, EstimateSeries, MissingDependencyError
 from semgalamm.results.summary import SummaryText
 from tests.conftest import TESTS, fixture
+from tests.test_structural_long import SCHOOLS
 
 DOC = Path(__file__).parent.parent / "docs" / "results.md"
 HS = "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nspeed =~ x7 + x8 + x9"
@@ -60,13 +61,7 @@ def latent_fit():
     eta = np.where(np.char.startswith(items.astype(str), "c"), climate[school], ability[pupil])
     y = np.array([loading[i] for i in items]) * eta + rng.normal(0, 0.6, items.size)
     data = pd.DataFrame({"y": y, "item": items, "school": school, "pupil": pupil})
-    return semgalamm.fit("""
-        climate =~ 1*item[c1] + item[c2] + item[c3]
-        ability =~ 1*item[a1] + item[a2] + item[a3]
-        climate ~ (1 | school)
-        ability ~ climate + (1 | school:pupil)
-        y ~ 0 + item
-    """, data)
+    return semgalamm.fit(SCHOOLS, data)
 
 
 @cache
